@@ -1,0 +1,238 @@
+"""Iceberg side of one replicated table: catalog, schema, Arrow conversion, positions.
+
+The position contract: every snapshot pg2iceberg commits carries in its summary
+``pg2iceberg.lsn`` (the source position the table is complete up to, PostgreSQL text form)
+and ``pg2iceberg.system-id`` (the source's system identifier). After a crash, the position
+read back from the table's current snapshot is the truth: stream data at or before it is
+already in the table and is never applied again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
+from pyiceberg.manifest import DataFile, DataFileContent
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.types import ListType, NestedField
+
+from pg2iceberg.config import Config
+from pg2iceberg.errors import TerminalError
+from pg2iceberg.iceberg.typemap import ColumnType, column_type, convert_column, snapshot_converter, text_converter
+from pg2iceberg.lsn import format_lsn, parse_lsn
+from pg2iceberg.source.schema import TableInfo
+
+LSN_PROPERTY = "pg2iceberg.lsn"
+SYSTEM_ID_PROPERTY = "pg2iceberg.system-id"
+SNAPSHOT_PROPERTY = "pg2iceberg.snapshot"  # "anchored" or "unanchored" on initial copies
+
+CATALOG_NAME = "default"  # pyiceberg's default name; SQL catalogs scope tables by it
+
+TABLE_PROPERTIES = {
+    "format-version": "2",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "20",
+    "write.parquet.compression-codec": "zstd",
+}
+
+
+def open_catalog(config: Config) -> Catalog:
+    """Load the configured pyiceberg catalog (any type) and make sure the namespace exists."""
+    sink = config.sink
+    props: dict[str, str] = {"type": sink.catalog_type, "warehouse": sink.warehouse}
+    if sink.catalog_uri:
+        props["uri"] = sink.catalog_uri
+    if sink.s3_endpoint:
+        props["s3.endpoint"] = sink.s3_endpoint
+    if sink.s3_access_key:
+        props["s3.access-key-id"] = sink.s3_access_key
+    if sink.s3_secret_key:
+        props["s3.secret-access-key"] = sink.s3_secret_key
+    if sink.s3_region:
+        props["s3.region"] = sink.s3_region
+    props.update({k: str(v) for k, v in sink.catalog_props.items()})
+    catalog = load_catalog(CATALOG_NAME, **props)
+    try:
+        catalog.create_namespace(sink.namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    return catalog
+
+
+def build_schema(info: TableInfo, columns: Iterable[ColumnType], existing: Schema | None = None) -> Schema:
+    """An Iceberg schema for the source table, reusing field ids of ``existing`` by name."""
+    next_id = itertools.count((existing.highest_field_id if existing else 0) + 1)
+    fields: list[NestedField] = []
+    key_ids: list[int] = []
+    for ctype in columns:
+        col = ctype.column
+        old = existing.find_field(col.name) if existing and col.name in existing._name_to_id else None
+        itype = ctype.iceberg_type
+        if isinstance(itype, ListType):
+            element_id = (old.field_type.element_id if old is not None and isinstance(old.field_type, ListType)
+                          else -1)
+            field_id = old.field_id if old is not None else next(next_id)
+            element_id = element_id if element_id > 0 else next(next_id)
+            itype = ListType(element_id=element_id, element_type=itype.element_type, element_required=False)
+        else:
+            field_id = old.field_id if old is not None else next(next_id)
+        is_key = col.name in info.primary_key
+        fields.append(NestedField(field_id, col.name, itype, required=is_key))
+        if is_key:
+            key_ids.append(field_id)
+    return Schema(*fields, identifier_field_ids=key_ids)
+
+
+@dataclass
+class IcebergTarget:
+    """A source table bound to its Iceberg table, with converters for both value paths."""
+
+    info: TableInfo
+    table: Table
+    column_types: tuple[ColumnType, ...]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The primary-key column names."""
+        return self.info.primary_key
+
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema data files of this table are written with."""
+        return schema_to_pyarrow(self.table.schema(), include_field_ids=False)
+
+    def _assemble(self, columns: Mapping[str, pa.Array], num_rows: int) -> pa.Table:
+        schema = self.arrow_schema()
+        arrays = []
+        for field in schema:
+            arr = columns.get(field.name)
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            if arr is None:
+                arr = pa.nulls(num_rows, field.type)
+            elif isinstance(field.type, pa.ExtensionType) and arr.type != field.type:
+                arr = pa.ExtensionArray.from_storage(field.type, arr.cast(field.type.storage_type))
+            elif arr.type != field.type:
+                arr = arr.cast(field.type)
+            arrays.append(arr)
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    def check_columns(self, names: Iterable[str], where: str) -> None:
+        """Refuse staged columns the Iceberg table does not have (a source schema change)."""
+        known = set(self.table.schema().column_names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise TerminalError(
+                f"{self.info.display_name}: staged changes in {where} have column(s) {unknown} "
+                "that the Iceberg table lacks: the source schema changed. Re-snapshot this table.")
+
+    def conform(self, data: pa.Table) -> pa.Table:
+        """Bring a table read back from a data file to the current schema (by column name)."""
+        return self._assemble({n: data.column(n) for n in data.column_names}, data.num_rows)
+
+    def from_snapshot(self, batch: pa.RecordBatch) -> pa.Table:
+        """Convert a batch read by the snapshot reader into this table's Arrow schema."""
+        schema = self.arrow_schema()
+        out = {}
+        for ctype in self.column_types:
+            name = ctype.column.name
+            fn = snapshot_converter(ctype, schema.field(name).type if not isinstance(
+                schema.field(name).type, pa.ExtensionType) else schema.field(name).type.storage_type)
+            out[name] = convert_column(fn, batch.column(name), f"{self.info.display_name}.{name}")
+        return self._assemble(out, batch.num_rows)
+
+    def from_text(self, columns: Mapping[str, pa.Array], num_rows: int) -> pa.Table:
+        """Convert string columns of pgoutput text values into this table's Arrow schema."""
+        schema = self.arrow_schema()
+        out = {}
+        for ctype in self.column_types:
+            name = ctype.column.name
+            if name not in columns:
+                continue
+            target = schema.field(name).type
+            storage = target.storage_type if isinstance(target, pa.ExtensionType) else target
+            fn = text_converter(ctype.iceberg_type, storage)
+            out[name] = convert_column(fn, columns[name], f"{self.info.display_name}.{name}")
+        return self._assemble(out, num_rows)
+
+    def write_data_files(self, data: pa.Table) -> list[DataFile]:
+        """Write ``data`` as new, uniquely named data files (not yet committed)."""
+        if data.num_rows == 0:
+            return []
+        return list(_dataframe_to_data_files(self.table.metadata, data, self.table.io,
+                                             write_uuid=uuid.uuid4()))
+
+    def data_files(self) -> list[DataFile]:
+        """Every live data file of the current snapshot, read from the manifests."""
+        snap = self.table.current_snapshot()
+        if snap is None:
+            return []
+        files = []
+        for manifest in snap.manifests(self.table.io):
+            for entry in manifest.fetch_manifest_entry(self.table.io, discard_deleted=True):
+                if entry.data_file.content == DataFileContent.DATA:
+                    files.append(entry.data_file)
+        return files
+
+    def position(self) -> int | None:
+        """The source LSN this table is complete up to, from its current snapshot."""
+        return read_position(self.table)
+
+    def commit_files(self, *, delete: Iterable[DataFile], add: Iterable[DataFile],
+                     lsn: int, system_id: str, extra: Mapping[str, str] | None = None) -> None:
+        """One Iceberg commit (one snapshot): drop ``delete``, add ``add``, record the position."""
+        props = {LSN_PROPERTY: format_lsn(lsn) or "", SYSTEM_ID_PROPERTY: system_id, **(extra or {})}
+        delete, add = list(delete), list(add)
+        with self.table.transaction() as txn:
+            if delete:
+                with txn.update_snapshot(snapshot_properties=props).overwrite() as op:
+                    for f in delete:
+                        op.delete_data_file(f)
+                    for f in add:
+                        op.append_data_file(f)
+            else:
+                with txn.update_snapshot(snapshot_properties=props).fast_append() as op:
+                    for f in add:
+                        op.append_data_file(f)
+
+
+def read_position(table: Table) -> int | None:
+    """The ``pg2iceberg.lsn`` of the table's current snapshot, or None."""
+    snap = table.current_snapshot()
+    if snap is None or snap.summary is None:
+        return None
+    value = snap.summary.additional_properties.get(LSN_PROPERTY)
+    return parse_lsn(value) if value else None
+
+
+def snapshot_property(table: Table, key: str) -> str | None:
+    """A summary property of the current snapshot."""
+    snap = table.current_snapshot()
+    if snap is None or snap.summary is None:
+        return None
+    return snap.summary.additional_properties.get(key)
+
+
+def bind_table(catalog: Catalog, namespace: str, iceberg_name: str, info: TableInfo,
+               partition: tuple[str, ...] = ()) -> IcebergTarget:
+    """Load the Iceberg table for ``info`` (creating it when missing) and bind converters."""
+    from pg2iceberg.iceberg.partitioning import build_partition_spec
+
+    ctypes = tuple(column_type(c) for c in info.columns if not c.generated)
+    identifier = (namespace, iceberg_name)
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        schema = build_schema(info, ctypes)
+        spec: PartitionSpec = (build_partition_spec(schema, partition) if partition
+                               else UNPARTITIONED_PARTITION_SPEC)
+        table = catalog.create_table(identifier, schema=schema, partition_spec=spec,
+                                     properties=TABLE_PROPERTIES)
+    return IcebergTarget(info=info, table=table, column_types=ctypes)

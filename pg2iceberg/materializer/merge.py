@@ -1,0 +1,140 @@
+"""Apply a folded batch to an Iceberg table as ONE copy-on-write commit.
+
+Pick the data files that may hold a changed key from the manifests' key bounds, read only
+their key columns, and rewrite only the files with hits: their surviving rows plus the new
+images are written as new files, and one overwrite snapshot swaps them in, carrying the
+stream position in its summary. No equality deletes are ever written.
+
+Idempotence: the caller applies stream data only past the position recorded in the table's
+current snapshot, and the data and the position land in the same commit. A batch is thus
+applied exactly once, whatever crashes between the commit and the cursor update.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyiceberg.conversions import from_bytes
+from pyiceberg.manifest import DataFile
+
+from pg2iceberg.errors import TerminalError
+from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.materializer.fold import UNCHANGED, Folded, storage_keys
+
+_ROW = "_row"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    """What one commit did."""
+
+    rows_upserted: int
+    rows_deleted: int
+    files_rewritten: int
+    files_added: int
+
+
+def _candidate_files(target: IcebergTarget, files: list[DataFile], touched: pa.Table) -> list[DataFile]:
+    """Files whose first-key bounds may contain a touched key."""
+    first = target.key_columns[0]
+    field = target.table.schema().find_field(first)
+    try:
+        values = sorted(v for v in touched.column(first).to_pylist() if v is not None)
+    except TypeError:
+        return files
+    out = []
+    for f in files:
+        lower, upper = (f.lower_bounds or {}).get(field.field_id), (f.upper_bounds or {}).get(field.field_id)
+        if lower is None or upper is None or not values:
+            out.append(f)
+            continue
+        try:
+            lo, hi = from_bytes(field.field_type, lower), from_bytes(field.field_type, upper)
+            i = bisect.bisect_left(values, _comparable(lo, values[0]))
+            if i < len(values) and values[i] <= _comparable(hi, values[0]):
+                out.append(f)
+        except (TypeError, ValueError):
+            out.append(f)
+    return out
+
+
+def _comparable(bound: Any, sample: Any) -> Any:
+    if isinstance(sample, bytes) and not isinstance(bound, bytes):
+        return getattr(bound, "bytes", bound)
+    return bound
+
+
+def _read(target: IcebergTarget, f: DataFile, columns: list[str] | None = None) -> pa.Table:
+    with target.table.io.new_input(f.file_path).open() as stream:
+        return pq.read_table(stream, columns=columns)
+
+
+def _hits(file_keys: pa.Table, touched: pa.Table, keys: tuple[str, ...]) -> pa.Array:
+    """Row numbers of ``file_keys`` whose key is among ``touched``."""
+    left = storage_keys(file_keys, keys).append_column(_ROW, pa.array(range(file_keys.num_rows), pa.int64()))
+    right = storage_keys(touched, keys)
+    joined = left.join(right, keys=list(keys), join_type="left semi", use_threads=False)
+    return joined.column(_ROW).combine_chunks() if joined.num_rows else pa.array([], pa.int64())
+
+
+def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: str) -> MergeResult:
+    """Commit ``folded`` to ``target`` in one snapshot whose position is ``lsn``."""
+    keys = target.key_columns
+    schema = target.arrow_schema()
+    upserts = folded.upserts
+    files = target.data_files()
+    touched = folded.touched_keys
+    rewritten: list[DataFile] = []
+    survivors: list[pa.Table] = []
+    old_rows: list[pa.Table] = []
+    if folded.truncate:
+        rewritten = files
+    elif touched.num_rows:
+        for f in _candidate_files(target, files, touched):
+            hit_rows = _hits(_read(target, f, list(keys)), touched, keys)
+            if len(hit_rows) == 0:
+                continue
+            full = target.conform(_read(target, f))
+            mask = pc.is_in(pa.array(range(full.num_rows), pa.int64()), value_set=hit_rows)
+            survivors.append(full.filter(pc.invert(mask)))
+            old_rows.append(full.take(hit_rows))
+            rewritten.append(f)
+    if upserts.num_rows and pc.any(pc.is_valid(upserts.column(UNCHANGED))).as_py():
+        upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name)
+    images = upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema)
+    new_data = pa.concat_tables([*survivors, images]) if survivors else images
+    added = target.write_data_files(new_data)
+    deleted_rows = sum(f.record_count for f in rewritten) - sum(s.num_rows for s in survivors)
+    target.commit_files(delete=rewritten, add=added, lsn=lsn, system_id=system_id)
+    return MergeResult(rows_upserted=upserts.num_rows, rows_deleted=deleted_rows,
+                       files_rewritten=len(rewritten), files_added=len(added))
+
+
+def _fill_unchanged_from_table(upserts: pa.Table, old_rows: list[pa.Table], keys: tuple[str, ...],
+                               table_name: str) -> pa.Table:
+    """Fill unchanged-TOAST columns from the row currently in Iceberg; refuse to guess."""
+    previous: dict[tuple, dict] = {}
+    for chunk in old_rows:
+        for row in chunk.to_pylist():
+            previous[tuple(row[k] for k in keys)] = row
+    rows = upserts.to_pylist()
+    for row in rows:
+        missing = row[UNCHANGED]
+        if not missing:
+            continue
+        key = tuple(row[k] for k in keys)
+        old = previous.get(key)
+        if old is None:
+            raise TerminalError(
+                f"{table_name}: an UPDATE of key {key} left TOASTed column(s) {missing} unchanged, "
+                "but no earlier value of that row is known (not in this batch, not in Iceberg). "
+                "Refusing to write a wrong row; re-snapshot this table.")
+        for col in missing:
+            row[col] = old[col]
+        row[UNCHANGED] = None
+    return pa.Table.from_pylist(rows, schema=upserts.schema)

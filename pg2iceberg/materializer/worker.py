@@ -1,0 +1,105 @@
+"""The materializer: apply the stream to Iceberg, table by table, one commit per table batch.
+
+Restart contract: the position in each table's current Iceberg snapshot is the truth.
+Stream entries at or before it are never read again; entries after it are applied in
+``(last_lsn, seq)`` order, and all parts of one transaction (same ``last_lsn``) always go
+into the same commit. Tables are processed in a fixed (sorted) order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pyarrow as pa
+
+from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.materializer.fold import fold
+from pg2iceberg.materializer.merge import MergeResult, merge_batch
+from pg2iceberg.stream.coordinator import Coordinator, LogEntry
+from pg2iceberg.stream.files import META_COLUMNS, OP_COLUMN, UNCHANGED_COLUMN, StreamStore
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCommitted:
+    """A table batch landed in Iceberg."""
+
+    table: str
+    lsn: int
+    entries: int
+    changes: int
+    result: MergeResult
+    duration_s: float
+
+
+def _take_batch(entries: list[LogEntry], max_rows: int) -> list[LogEntry]:
+    """Entries from the front, whole transactions only, up to about ``max_rows`` rows."""
+    out: list[LogEntry] = []
+    rows = 0
+    for i, entry in enumerate(entries):
+        if out and rows + entry.rows > max_rows and entry.last_lsn != out[-1].last_lsn:
+            break
+        out.append(entry)
+        rows += entry.rows
+    return out
+
+
+class Materializer:
+    """Applies staged changes of the tables it is given."""
+
+    def __init__(self, *, coordinator: Coordinator, store: StreamStore, system_id: str,
+                 group_id: str, max_batch_rows: int = 500_000,
+                 on_commit: Callable[[BatchCommitted], None] | None = None):
+        self.coordinator = coordinator
+        self.store = store
+        self.system_id = system_id
+        self.group_id = group_id
+        self.max_batch_rows = max_batch_rows
+        self.on_commit = on_commit
+
+    def cycle(self, targets: dict[str, IcebergTarget]) -> list[BatchCommitted]:
+        """Apply everything staged for ``targets`` (fixed order); returns what was committed."""
+        done = []
+        for name in sorted(targets):
+            while True:
+                committed = self.apply_one(name, targets[name])
+                if committed is None:
+                    break
+                done.append(committed)
+        return done
+
+    def apply_one(self, name: str, target: IcebergTarget) -> BatchCommitted | None:
+        """Apply the next batch of one table; None when nothing is pending."""
+        import time
+
+        started = time.monotonic()
+        target.table.refresh()
+        position = target.position() or 0
+        entries = self.coordinator.entries_after(name, position)
+        if not entries:
+            return None
+        batch = _take_batch(entries, self.max_batch_rows)
+        changes = self._load(target, batch)
+        folded = fold(changes, target.key_columns)
+        lsn = batch[-1].last_lsn
+        result = merge_batch(target, folded, lsn=lsn, system_id=self.system_id)
+        self.coordinator.set_cursor(self.group_id, name, lsn)
+        event = BatchCommitted(table=name, lsn=lsn, entries=len(batch), changes=changes.num_rows,
+                               result=result, duration_s=time.monotonic() - started)
+        if self.on_commit is not None:
+            self.on_commit(event)
+        return event
+
+    def _load(self, target: IcebergTarget, batch: list[LogEntry]) -> pa.Table:
+        """Read the stream files and convert their text values to the table's types."""
+        parts = []
+        for entry in batch:
+            raw = self.store.read(entry.path)
+            data_cols = {n: raw.column(n) for n in raw.column_names if n not in META_COLUMNS}
+            target.check_columns(data_cols.keys(), entry.path)
+            typed = target.from_text(
+                {n: c.combine_chunks() for n, c in data_cols.items()}, raw.num_rows)
+            typed = typed.append_column(OP_COLUMN, raw.column(OP_COLUMN))
+            typed = typed.append_column(UNCHANGED_COLUMN, raw.column(UNCHANGED_COLUMN))
+            parts.append(typed)
+        return pa.concat_tables(parts)

@@ -1,0 +1,249 @@
+"""Wiring of one run: source set-up, initial copies, WAL writer and materializer threads.
+
+Start-up order in single mode:
+1. pre-flight checks; coordinator schema; publication (created or extended);
+2. the slot: created with an exported snapshot when missing (its consistent point becomes
+   the anchor of every table's copy), else resumed from ``checkpoint.flushed_lsn``;
+3. initial copies of the tables whose copy is not complete for this slot (the replication
+   connection stays idle meanwhile, keeping the exported snapshot valid);
+4. START_REPLICATION, then the WAL writer and the materializer run in their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from pg2iceberg.config import Config, TableConfig
+from pg2iceberg.errors import TerminalError
+from pg2iceberg.iceberg.tables import IcebergTarget, bind_table, open_catalog
+from pg2iceberg.materializer.worker import BatchCommitted, Materializer
+from pg2iceberg.runtime.status import SnapshotProgress
+from pg2iceberg.runtime.status_probe import StatusProbe
+from pg2iceberg.runtime.snapshotter import CopyProgress, copy_table
+from pg2iceberg.source import preflight
+from pg2iceberg.source.connection import connect
+from pg2iceberg.source.replication import ReplicationConnection
+from pg2iceberg.stream.coordinator import Coordinator
+from pg2iceberg.stream.files import StreamStore
+from pg2iceberg.stream.writer import FlushPolicy, WalWriter
+
+if TYPE_CHECKING:
+    from pg2iceberg.runtime.supervisor import Supervisor
+
+log = logging.getLogger("pg2iceberg")
+SINGLE_GROUP = "single"
+
+
+def stream_store(config: Config) -> StreamStore:
+    """The stream location's store, with the sink's S3 settings."""
+    sink = config.sink
+    return StreamStore(config.stream.location, s3_options={
+        "endpoint": sink.s3_endpoint or "", "access_key": sink.s3_access_key or "",
+        "secret_key": sink.s3_secret_key or "", "region": sink.s3_region or ""})
+
+
+class Pipeline:
+    """The engine parts of one run, created lazily and closed together."""
+
+    def __init__(self, config: Config, supervisor: "Supervisor"):
+        self.config = config
+        self.sup = supervisor
+        self._closers: list = []
+
+    def close(self) -> None:
+        """Close every connection opened for this run."""
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self._closers.clear()
+
+    # -- shared set-up ------------------------------------------------------------------
+
+    def _coordinator(self) -> Coordinator:
+        coord = Coordinator(self.config.state.postgres.dsn, self.config.state.coordinator_schema)
+        self._closers.append(coord.close)
+        return coord
+
+    def _tables(self, only: tuple[str, ...] = ()) -> list[TableConfig]:
+        tables = list(self.config.tables)
+        if only:
+            known = {t.name for t in tables}
+            unknown = [n for n in only if n not in known]
+            if unknown:
+                raise TerminalError(f"--table {', '.join(unknown)}: not a configured table")
+            tables = [t for t in tables if t.name in only]
+        return tables
+
+    def _bind(self, tables: list[TableConfig], infos: list) -> dict[str, IcebergTarget]:
+        catalog = open_catalog(self.config)
+        return {t.name: bind_table(catalog, self.config.sink.namespace, t.iceberg_name, info, t.partition)
+                for t, info in zip(tables, infos)}
+
+    def _copy_tables(self, todo: dict[str, int], targets: dict[str, IcebergTarget], *,
+                     snapshot_name: str | None, system_id: str, anchored: bool) -> None:
+        """Copy the ``todo`` tables (name → anchor LSN), two at a time."""
+        if not todo:
+            return
+        self.sup.set_state("snapshotting")
+
+        def progress(p: CopyProgress) -> None:
+            snap = SnapshotProgress(p.rows, p.total_rows_estimate, p.rows_per_s, p.done)
+            self.sup.publish(lambda s: replace(s, tables=tuple(
+                replace(t, snapshot=snap) if t.name == p.table else t for t in s.tables)))
+
+        def one(name: str) -> None:
+            coord = self._coordinator()
+            started = time.monotonic()
+            self.sup.events.emit("snapshot_started", table=name)
+            rows = copy_table(name=name, target=targets[name], coordinator=coord,
+                              dsn=self.config.source.postgres.dsn, snapshot_name=snapshot_name,
+                              anchor_lsn=todo[name], system_id=system_id, anchored=anchored,
+                              on_progress=progress)
+            self.sup.events.emit("snapshot_completed", table=name, rows=rows,
+                                 duration_s=round(time.monotonic() - started, 3), anchored=anchored)
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot") as pool:
+            for future in [pool.submit(one, name) for name in todo]:
+                future.result()
+
+    # -- modes --------------------------------------------------------------------------
+
+    def snapshot_only(self, only: tuple[str, ...]) -> None:
+        """Copy every (or the given) configured table once, without a slot."""
+        tables = self._tables(only)
+        src = connect(self.config.source.postgres.dsn)
+        self._closers.append(src.close)
+        preflight.check_server(src, needs_slot=False)
+        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables])
+        coord = self._coordinator()
+        coord.ensure_schema()
+        system_id = str(src.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
+        targets = self._bind(tables, infos)
+        self._init_table_status(tables)
+        todo = []
+        for t in tables:
+            state = coord.snapshot_state(t.name)
+            if state is not None and state.state in ("unanchored", "complete"):
+                self.sup.events.emit("snapshot_skipped", table=t.name, reason="already complete")
+            else:
+                todo.append(t.name)
+        if not todo:
+            self.sup.events.emit("snapshot_already_complete", tables=[t.name for t in tables])
+            return
+        lsn_row = src.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        from pg2iceberg.lsn import parse_lsn
+
+        lsn = parse_lsn(lsn_row[0])
+        self._copy_tables({n: lsn for n in todo}, targets, snapshot_name=None, system_id=system_id,
+                          anchored=False)
+
+    def run_single(self) -> None:
+        """WAL writer + materializer in this process, after the initial copies."""
+        cfg = self.config
+        tables = self._tables()
+        src = connect(cfg.source.postgres.dsn)
+        self._closers.append(src.close)
+        preflight.check_server(src, needs_slot=True)
+        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables])
+        coord = self._coordinator()
+        coord.ensure_schema()
+        if preflight.ensure_publication(src, cfg.source.publication_name, infos):
+            coord.set_meta("publication_created", cfg.source.publication_name)
+            self.sup.events.emit("publication_created", publication=cfg.source.publication_name)
+        repl = ReplicationConnection(cfg.source.postgres.dsn, cfg.source.slot_name)
+        self._closers.append(repl.close)
+        system_id = repl.identify_system().system_id
+        slot = preflight.find_slot(src, cfg.source.slot_name)
+        checkpoint = coord.checkpoint(cfg.source.slot_name)
+        if checkpoint is not None and checkpoint[0] != system_id:
+            raise TerminalError(
+                f"the coordinator state belongs to another PostgreSQL cluster (system id {checkpoint[0]}, "
+                f"this one is {system_id}); run --cleanup against the old state or use another "
+                "state.coordinator_schema")
+        snapshot_name = None
+        if slot is None:
+            preflight.check_free_slot(src)
+            created = repl.create_slot()
+            snapshot_name, anchor = created.snapshot_name, created.consistent_lsn
+            coord.init_checkpoint(cfg.source.slot_name, system_id, anchor)
+            self.sup.events.emit("slot_created", slot=cfg.source.slot_name, lsn=anchor)
+            flushed = anchor
+        elif checkpoint is None:
+            raise TerminalError(
+                f"replication slot {cfg.source.slot_name!r} exists but the coordinator has no record of it "
+                "(it was made by something else, or the coordinator schema was dropped): drop the slot "
+                f"(SELECT pg_drop_replication_slot('{cfg.source.slot_name}')) or run --cleanup, then start again")
+        else:
+            flushed = checkpoint[1]
+        targets = self._bind(tables, infos)
+        self._init_table_status(tables)
+        todo: dict[str, int] = {}
+        for t in tables:
+            state = coord.snapshot_state(t.name)
+            if snapshot_name is not None:
+                todo[t.name] = flushed  # a new slot: every copy is anchored at its consistent point
+            elif state is None or state.state != "complete":
+                if state is not None and state.state == "unanchored":
+                    self.sup.events.emit("snapshot_restarted", table=t.name,
+                                         reason="the existing copy was made without a slot (--snapshot-only)")
+                # An interrupted copy resumes under a fresh snapshot at its old anchor; a new table
+                # is anchored where the slot is. The stream replays everything after the anchor.
+                running = state is not None and state.state == "running" and state.anchor_lsn is not None
+                todo[t.name] = min(state.anchor_lsn, flushed) if running else flushed
+        self._copy_tables(todo, targets, snapshot_name=snapshot_name, system_id=system_id, anchored=True)
+        repl.start(cfg.source.publication_name, flushed)
+        self.sup.set_state("streaming")
+        self.sup.events.emit("streaming_started", slot=cfg.source.slot_name, lsn=flushed)
+        self._stream_and_materialize(repl, tables, targets, system_id, flushed)
+
+    def _stream_and_materialize(self, repl: ReplicationConnection, tables: list[TableConfig],
+                                targets: dict[str, IcebergTarget], system_id: str, flushed: int) -> None:
+        cfg = self.config
+        store = stream_store(cfg)
+        writer = WalWriter(
+            repl=repl, coordinator=self._coordinator(), store=store, slot_name=cfg.source.slot_name,
+            tables={(t.schema, t.table): t.name for t in tables}, flushed_lsn=flushed,
+            policy=lambda: FlushPolicy(self.config.sink.flush_interval_s, self.config.sink.flush_rows,
+                                       self.config.sink.flush_bytes))
+
+        def committed(ev: BatchCommitted) -> None:
+            r = ev.result
+            self.sup.events.emit("batch_committed", table=ev.table, lsn=ev.lsn, changes=ev.changes,
+                                 upserted=r.rows_upserted, deleted=r.rows_deleted,
+                                 files_rewritten=r.files_rewritten, files_added=r.files_added,
+                                 duration_s=round(ev.duration_s, 3))
+
+        materializer = Materializer(coordinator=self._coordinator(), store=store, system_id=system_id,
+                                    group_id=SINGLE_GROUP, on_commit=committed)
+        probe = StatusProbe(self.config, self._coordinator(), targets, self.sup, writer.stats)
+        threads = [self.sup.spawn("wal-writer", lambda: writer.run(self.sup.stop_event))]
+
+        def materialize_loop() -> None:
+            while not self.sup.stop_event.is_set():
+                materializer.cycle(targets)
+                probe.refresh()
+                self.sup.stop_event.wait(self.config.sink.materializer_interval_s)
+            threads[0].join()
+            if self.sup.status().state != "error":
+                materializer.cycle(targets)  # what the writer staged while stopping
+
+        threads.append(self.sup.spawn("materializer", materialize_loop))
+        while not self.sup.stop_event.is_set():
+            probe.refresh()
+            self.sup.stop_event.wait(1.0)
+        for thread in threads:
+            thread.join()
+        probe.refresh()
+
+    def _init_table_status(self, tables: list[TableConfig]) -> None:
+        from pg2iceberg.runtime.status import TableStatus
+
+        self.sup.publish(lambda s: replace(s, tables=tuple(
+            TableStatus(name=t.name, iceberg_name=f"{self.config.sink.namespace}.{t.iceberg_name}")
+            for t in tables)))

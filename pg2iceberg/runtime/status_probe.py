@@ -1,0 +1,72 @@
+"""Builds the per-table and WAL parts of the status snapshot from the engine's sources."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from pg2iceberg.config import Config
+from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.runtime.status import TableStatus
+from pg2iceberg.stream.coordinator import Coordinator
+from pg2iceberg.stream.writer import WriterStats
+
+if TYPE_CHECKING:
+    from pg2iceberg.runtime.supervisor import Supervisor
+
+
+def _int(summary: dict[str, str], key: str) -> int | None:
+    value = summary.get(key)
+    return int(value) if value is not None else None
+
+
+class StatusProbe:
+    """Reads Iceberg summaries, the coordinator backlog and writer counters; publishes status.
+
+    Its cost per refresh is one backlog query per table plus one metadata read per table.
+    """
+
+    def __init__(self, config: Config, coordinator: Coordinator, targets: dict[str, IcebergTarget],
+                 supervisor: "Supervisor", writer: WriterStats | None):
+        self.config = config
+        self.coordinator = coordinator
+        self.targets = targets
+        self.sup = supervisor
+        self.writer = writer
+        self._rate_mark: tuple[float, int] = (time.monotonic(), 0)
+
+    def refresh(self) -> None:
+        """Publish a fresh status snapshot."""
+        positions: dict[str, int] = {}
+        tables: dict[str, TableStatus] = {t.name: t for t in self.sup.status().tables}
+        for name, target in self.targets.items():
+            table = target.table
+            snap = table.current_snapshot()
+            summary = dict(snap.summary.additional_properties) if snap and snap.summary else {}
+            positions[name] = target.position() or 0
+            base = tables.get(name) or TableStatus(name=name, iceberg_name=".".join(table.name()))
+            tables[name] = replace(
+                base, rows=_int(summary, "total-records"), data_files=_int(summary, "total-data-files"),
+                delete_files=_int(summary, "total-delete-files"), snapshots=len(table.metadata.snapshots),
+                last_commit_at=snap.timestamp_ms / 1000 if snap else None)
+        backlog = self.coordinator.backlog(positions)
+        flushed = self.writer.flushed_lsn if self.writer else None
+        for name, (files, rows, nbytes, age) in backlog.items():
+            position = positions[name]
+            # An idle table is complete up to everything the writer has staged.
+            materialized = max(position, flushed) if files == 0 and flushed is not None else position
+            tables[name] = replace(tables[name], materialized_lsn=materialized or None, backlog_files=files,
+                                   backlog_rows=rows, backlog_bytes=nbytes, backlog_oldest_age_s=age)
+        now = time.monotonic()
+        changes = self.writer.changes if self.writer else 0
+        then, before = self._rate_mark
+        rate = (changes - before) / (now - then) if now > then else 0.0
+        if now - then >= 2.0:
+            self._rate_mark = (now, changes)
+        server, confirmed = (self.writer.server_lsn, self.writer.flushed_lsn) if self.writer else (None, None)
+        ordered = tuple(tables[t.name] for t in self.sup.status().tables if t.name in tables)
+        self.sup.publish(lambda s: replace(
+            s, tables=ordered or tuple(tables.values()), server_lsn=server, confirmed_lsn=confirmed,
+            lag_bytes=(server - confirmed) if server is not None and confirmed is not None else None,
+            changes_total=changes, changes_per_s=round(rate, 1)))

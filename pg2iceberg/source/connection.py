@@ -1,0 +1,49 @@
+"""Connections to the source database, always with the same pinned session settings.
+
+The snapshot path (ADBC, binary COPY) and the stream path (pgoutput, text) must produce
+identical values, so every connection pins the settings that change a value's text form:
+TimeZone UTC, ISO dates, ISO-8601 intervals, shortest-exact floats, hex bytea.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO",
+    "IntervalStyle": "iso_8601",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+}
+_OPTIONS = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
+
+
+def session_dsn(dsn: str, *, application_name: str = "pg2iceberg") -> str:
+    """Return ``dsn`` as a conninfo string carrying the pinned session settings."""
+    params = conninfo_to_dict(dsn)
+    options = f"{params.get('options', '')} {_OPTIONS}".strip()
+    params["options"] = options
+    params.setdefault("application_name", application_name)
+    return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+def connect(dsn: str, *, autocommit: bool = True, replication: bool = False,
+            application_name: str = "pg2iceberg", connect_timeout: int = 10) -> psycopg.Connection:
+    """Open a psycopg connection with the pinned session settings."""
+    kwargs: dict[str, object] = {"autocommit": autocommit, "connect_timeout": connect_timeout}
+    if replication:
+        kwargs["replication"] = "database"
+    return psycopg.connect(session_dsn(dsn, application_name=application_name), **kwargs)
+
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]*@")
+_PASSWORD_IN_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Remove passwords from any text that may contain a connection string."""
+    return _PASSWORD_IN_KV.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", text))

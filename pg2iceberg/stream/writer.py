@@ -1,0 +1,260 @@
+"""The WAL writer: decode pgoutput, buffer committed transactions, stage them as stream files.
+
+Durability contract:
+- A stream file is registered in the coordinator (``log``) only after it is durably written,
+  and only when every transaction it holds has committed; registration and the advance of
+  ``checkpoint.flushed_lsn`` happen in one coordinator transaction.
+- The slot is acked (standby status) only up to ``flushed_lsn``, after registration. So a
+  crash at any moment either replays a transaction from the slot or finds it registered.
+- A transaction whose commit lies before ``flushed_lsn`` is already registered (the ack to
+  the server may have been lost in a crash) and is dropped when the server resends it.
+- Flushes happen only on transaction boundaries. A transaction bigger than ``flush_bytes``
+  is spilled to part files while it is decoded (memory stays bounded); the parts are
+  registered together with the rest at its commit, so nobody sees half a transaction.
+- When the publication is idle, the writer still advances ``flushed_lsn`` and the slot to
+  the server's WAL position (on ``flush_interval``), so a quiet table never pins WAL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyarrow as pa
+
+from pg2iceberg.source import pgoutput as po
+from pg2iceberg.source.replication import Keepalive, ReplicationConnection, XLogData
+from pg2iceberg.stream.coordinator import Coordinator, NewLogEntry
+from pg2iceberg.stream.files import OP_COLUMN, UNCHANGED_COLUMN, Op, StreamStore, table_dir_name
+
+
+@dataclass
+class _Relation:
+    table_name: str
+    columns: tuple[str, ...]
+    key_idx: tuple[int, ...]
+
+
+@dataclass
+class _TableBuffer:
+    table_name: str
+    columns: tuple[str, ...]
+    rows: list[tuple] = field(default_factory=list)
+    ops: list[int] = field(default_factory=list)
+    unchanged: list[list[str] | None] = field(default_factory=list)
+    nbytes: int = 0
+    first_lsn: int = 0
+
+    def add(self, op: int, values: tuple, size: int) -> None:
+        if po.UNCHANGED in values:
+            self.unchanged.append([c for c, v in zip(self.columns, values) if v is po.UNCHANGED])
+            values = tuple(None if v is po.UNCHANGED else v for v in values)
+        else:
+            self.unchanged.append(None)
+        self.rows.append(values)
+        self.ops.append(op)
+        self.nbytes += size
+
+    def truncate_to(self, n: int) -> None:
+        del self.rows[n:], self.ops[n:], self.unchanged[n:]
+
+    def to_arrow(self) -> pa.Table:
+        columns = list(zip(*self.rows)) if self.rows else [()] * len(self.columns)
+        arrays = [pa.array(self.ops, pa.int8()), pa.array(self.unchanged, pa.list_(pa.string()))]
+        arrays += [pa.array(col, pa.string()) for col in columns]
+        return pa.Table.from_arrays(arrays, names=[OP_COLUMN, UNCHANGED_COLUMN, *self.columns])
+
+
+@dataclass(frozen=True, slots=True)
+class FlushPolicy:
+    """When to stage buffered changes."""
+
+    interval_s: float
+    rows: int
+    bytes: int
+
+
+@dataclass
+class WriterStats:
+    """Counters the supervisor reads for status (plain ints, replaced not mutated in place)."""
+
+    server_lsn: int = 0
+    flushed_lsn: int = 0
+    changes: int = 0
+    transactions: int = 0
+    buffered_rows: int = 0
+    last_flush_at: float = 0.0
+
+
+class WalWriter:
+    """Runs the replication loop until ``stop`` is set; see the module docstring."""
+
+    def __init__(self, *, repl: ReplicationConnection, coordinator: Coordinator, store: StreamStore,
+                 slot_name: str, tables: dict[tuple[str, str], str], flushed_lsn: int,
+                 policy: Callable[[], FlushPolicy],
+                 on_flush: Callable[[list[NewLogEntry], int], None] | None = None):
+        self.repl = repl
+        self.coordinator = coordinator
+        self.store = store
+        self.slot_name = slot_name
+        self.tables = tables
+        self.policy = policy
+        self.on_flush = on_flush
+        self.decoder = po.PgOutputDecoder()
+        self.relations: dict[int, _Relation] = {}
+        self.buffers: dict[str, _TableBuffer] = {}
+        self.pending: list[NewLogEntry] = []  # spilled parts awaiting their commit
+        self.stats = WriterStats(flushed_lsn=flushed_lsn, server_lsn=flushed_lsn)
+        self._committed_lsn = flushed_lsn  # end of the last transaction fully buffered
+        self._in_tx = False
+        self._skip_tx = False
+        self._tx_marks: dict[str, int] = {}
+        self._buffered_bytes = 0
+        self._buffered_rows = 0
+        self._last_flush = time.monotonic()
+        self._last_status = 0.0
+
+    # -- main loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Stream, buffer and flush until ``stop`` is set; then flush what is committed."""
+        while not stop.is_set():
+            for item in self.repl.messages(timeout_s=0.2):
+                if isinstance(item, XLogData):
+                    self._handle(self.decoder.decode(item.payload), item)
+                    if item.wal_end > self.stats.server_lsn:
+                        self.stats.server_lsn = item.wal_end
+                elif isinstance(item, Keepalive):
+                    self.stats.server_lsn = max(self.stats.server_lsn, item.wal_end)
+                    if item.reply_requested:
+                        self.repl.send_status(self.stats.flushed_lsn)
+                if self._in_tx and self._buffered_bytes >= self.policy().bytes:
+                    self._spill()
+            self._maybe_flush(idle=True)
+        if not self._in_tx:
+            self.flush()
+
+    def _handle(self, msg: object, item: XLogData) -> None:
+        if isinstance(msg, po.Begin):
+            self._in_tx = True
+            self._skip_tx = msg.final_lsn < self.stats.flushed_lsn
+            self._tx_marks = {name: len(buf.rows) for name, buf in self.buffers.items()}
+        elif isinstance(msg, po.Commit):
+            self._in_tx = False
+            if self._skip_tx:
+                for name, buf in self.buffers.items():
+                    buf.truncate_to(self._tx_marks.get(name, 0))
+                return
+            self._committed_lsn = msg.end_lsn
+            self.stats.transactions += 1
+            if self.pending:
+                self.flush()
+            else:
+                self._maybe_flush(idle=False)
+        elif isinstance(msg, (po.Insert, po.Update, po.Delete)):
+            rel = self.relations.get(msg.rel_id)
+            if rel is None or self._skip_tx:
+                return
+            buf = self._buffer(rel, item.wal_start)
+            size = len(item.payload)
+            if isinstance(msg, po.Insert):
+                buf.add(Op.INSERT, msg.new, size)
+            elif isinstance(msg, po.Update):
+                if msg.old is not None and any(msg.old[i] != msg.new[i] for i in rel.key_idx):
+                    buf.add(Op.DELETE, msg.old, size)
+                buf.add(Op.UPDATE, msg.new, size)
+            else:
+                buf.add(Op.DELETE, msg.old, size)
+            self.stats.changes += 1
+            self._buffered_rows += 1
+            self._buffered_bytes += size
+        elif isinstance(msg, po.Relation):
+            self._relation(msg, item.wal_start)
+        elif isinstance(msg, po.Truncate):
+            if self._skip_tx:
+                return
+            for rel_id in msg.rel_ids:
+                rel = self.relations.get(rel_id)
+                if rel is not None:
+                    buf = self._buffer(rel, item.wal_start)
+                    buf.add(Op.TRUNCATE, (None,) * len(rel.columns), 1)
+                    self.stats.changes += 1
+                    self._buffered_rows += 1
+
+    def _relation(self, msg: po.Relation, lsn: int) -> None:
+        name = self.tables.get((msg.namespace, msg.name))
+        if name is None:
+            self.relations.pop(msg.rel_id, None)
+            return
+        columns = tuple(c.name for c in msg.columns)
+        key_idx = tuple(i for i, c in enumerate(msg.columns) if c.is_key)
+        self.relations[msg.rel_id] = _Relation(name, columns, key_idx)
+        buf = self.buffers.get(name)
+        if buf is not None and buf.columns != columns:
+            # The table's columns changed: what is buffered was decoded under the old ones.
+            if buf.rows:
+                self.pending.append(self._write(buf))
+            del self.buffers[name]
+
+    def _buffer(self, rel: _Relation, lsn: int) -> _TableBuffer:
+        buf = self.buffers.get(rel.table_name)
+        if buf is None:
+            buf = self.buffers[rel.table_name] = _TableBuffer(rel.table_name, rel.columns, first_lsn=lsn)
+            self._tx_marks.setdefault(rel.table_name, 0)
+        return buf
+
+    # -- flushing ------------------------------------------------------------------------
+
+    def _maybe_flush(self, *, idle: bool) -> None:
+        policy = self.policy()
+        due = time.monotonic() - self._last_flush >= policy.interval_s
+        if self._in_tx:
+            return
+        if self._buffered_rows >= policy.rows or self._buffered_bytes >= policy.bytes:
+            self.flush()
+        elif due and (self._buffered_rows or self.pending):
+            self.flush()
+        elif due and idle and self.stats.server_lsn > self.stats.flushed_lsn:
+            # Nothing buffered and outside any transaction: everything up to the server's
+            # position is either staged or not ours. Advance, so the slot does not pin WAL.
+            self._committed_lsn = max(self._committed_lsn, self.stats.server_lsn)
+            self.flush()
+
+    def _write(self, buf: _TableBuffer) -> NewLogEntry:
+        data = buf.to_arrow()
+        path = self.store.new_path(table_dir_name(buf.table_name), buf.first_lsn)
+        size = self.store.write(path, data)
+        return NewLogEntry(buf.table_name, path, buf.first_lsn, 0, data.num_rows, size)
+
+    def _spill(self) -> None:
+        """Write the buffers of a transaction in progress to part files (registered at commit)."""
+        for buf in self.buffers.values():
+            if buf.rows:
+                self.pending.append(self._write(buf))
+        self.buffers.clear()
+        self._tx_marks = {}
+        self._buffered_bytes = 0
+
+    def flush(self) -> None:
+        """Stage every buffered committed change, register it, then ack the slot."""
+        lsn = self._committed_lsn
+        entries = list(self.pending)
+        entries += [self._write(buf) for buf in self.buffers.values() if buf.rows]
+        entries = [NewLogEntry(e.table_name, e.path, e.first_lsn, lsn, e.rows, e.bytes) for e in entries]
+        if entries or lsn > self.stats.flushed_lsn:
+            self.coordinator.register_flush(self.slot_name, entries, lsn)
+        self.pending.clear()
+        self.buffers.clear()
+        self._buffered_bytes = self._buffered_rows = 0
+        self._last_flush = time.monotonic()
+        if lsn > self.stats.flushed_lsn or entries:
+            self.stats.flushed_lsn = max(lsn, self.stats.flushed_lsn)
+            self.repl.send_status(self.stats.flushed_lsn)
+            self.stats.last_flush_at = time.time()
+            if self.on_flush is not None:
+                self.on_flush(entries, self.stats.flushed_lsn)
+        elif time.monotonic() - self._last_status > 10:
+            self.repl.send_status(self.stats.flushed_lsn)
+        self._last_status = time.monotonic()
