@@ -32,6 +32,8 @@ from pg2iceberg.config_load import (
     set_path,
 )
 from pg2iceberg.config_model import (
+    HOT_KEYS,
+    SINK_FIELD_KEYS,
     Config,
     ConfigDiff,
     PartitionField,
@@ -41,12 +43,18 @@ from pg2iceberg.config_model import (
     StateConfig,
     StreamConfig,
     TableConfig,
+    diff_config,
     is_secret_key,
     parse_partition_field,
     redact_dsn,
 )
 from pg2iceberg.errors import ConfigError
-from pg2iceberg.sqlident import MAX_IDENTIFIER_BYTES, display_qualified, parse_ident, parse_qualified_name
+from pg2iceberg.sqlident import (
+    MAX_IDENTIFIER_BYTES,
+    display_qualified,
+    parse_ident,
+    parse_qualified_name,
+)
 
 __all__ = [
     "Config", "ConfigDiff", "PartitionField", "PostgresConfig", "SinkConfig", "SourceConfig",
@@ -66,29 +74,21 @@ ENV_OVERRIDES: Mapping[str, str] = MappingProxyType({
     "S3_REGION": "sink.s3_region",
     "STATE_POSTGRES_URL": "state.postgres_url",
 })  # fmt: skip
-_ALIASES = {"compaction_data_files": "data_file_threshold", "compaction_delete_files": "delete_file_threshold"}
-_SINK_FIELD_KEYS = {
-    "flush_interval_s": "flush_interval", "materializer_interval_s": "materializer_interval",
-    "target_file_size_bytes": "target_file_size", "maintenance_interval_s": "maintenance_interval",
-    "maintenance_retention_s": "maintenance_retention", "maintenance_grace_s": "maintenance_grace",
-}  # fmt: skip
-HOT_KEYS = frozenset(
-    "sink." + key
-    for key in (
-        "flush_interval", "flush_rows", "flush_bytes", "materializer_interval", "target_file_size",
-        "data_file_threshold", "delete_file_threshold", "maintenance_interval",
-        "maintenance_retention", "maintenance_grace",
-    )
-)  # fmt: skip
+_ALIASES = {
+    "compaction_data_files": "data_file_threshold",
+    "compaction_delete_files": "delete_file_threshold",
+}
+_ENV_BESIDE = {"TABLES": "tables", "MATERIALIZER_WORKER_ID": "materializer_worker_id"}
 _TOP_KEYS = ("source", "sink", "stream", "state", "tables")
 _POSTGRES_KEYS = ("url", "host", "port", "database", "user", "password", "sslmode")
 _SINK_KEYS = ("catalog_type", "catalog_uri", "catalog_props", "warehouse", "namespace",
               "s3_endpoint", "s3_access_key", "s3_secret_key", "s3_region", *_ALIASES,
-              *_SINK_FIELD_KEYS.values(), "flush_rows", "flush_bytes", "data_file_threshold",
+              *SINK_FIELD_KEYS.values(), "flush_rows", "flush_bytes", "data_file_threshold",
               "delete_file_threshold")  # fmt: skip
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _SLOT_NAME = re.compile(r"[a-z0-9_]{1,63}")
-_MiB = 1024 * 1024
+# SinkConfig fields read as numbers; their defaults are the model's.
+_KNOBS = (*SINK_FIELD_KEYS, "flush_rows", "flush_bytes", *_ALIASES.values())
 
 
 def load_config(
@@ -119,24 +119,13 @@ def load_config(
             )
         tree = interpolate(tree, env, label)
     origins = Origins(label)
-    picks: Node | None = None
-    worker: Node | None = None
-    for var, key in ENV_OVERRIDES.items():
+    beside: dict[str, Node] = {}  # the table picks and the worker id live beside the tree
+    for var, key in (*ENV_OVERRIDES.items(), *_ENV_BESIDE.items()):
         if env.get(var):
-            _override(tree, origins, key, env[var], ENVIRONMENT, var)
-    if env.get("TABLES"):
-        picks = _side_node(env["TABLES"], "tables", ENVIRONMENT, "TABLES")
-    if env.get("MATERIALIZER_WORKER_ID"):
-        worker = _side_node(env["MATERIALIZER_WORKER_ID"], "materializer_worker_id", ENVIRONMENT, "MATERIALIZER_WORKER_ID")
+            _override(tree, origins, beside, key, env[var], ENVIRONMENT, var)
     for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key == "tables":
-            picks = _side_node(value, "tables", COMMAND_LINE)
-        elif key == "materializer_worker_id":
-            worker = _side_node(value, key, COMMAND_LINE)
-        else:
-            _override(tree, origins, key, value, COMMAND_LINE)
+        if value is not None:
+            _override(tree, origins, beside, key, value, COMMAND_LINE)
 
     root = Node(tree, "", origins)
     root.mapping(_TOP_KEYS)
@@ -145,15 +134,17 @@ def load_config(
     stream = root.child("stream")
     stream.mapping(("location",))
     location = stream.child("location").optional_text()
+    stream_location = resolve_location(location, base) if location else sink.warehouse + "/_stream"
     state = _state(root.child("state"), source.postgres)
-    tables = _tables(root.child("tables"), picks, sink.namespace)
+    tables = _tables(root.child("tables"), beside.get("tables"), sink.namespace)
+    worker = beside.get("materializer_worker_id")
     worker_id = worker.text().strip() if worker is not None else None
     if worker is not None and not worker_id:
         raise worker.error("must not be empty")
     return Config(
         source=source,
         sink=sink,
-        stream=StreamConfig(resolve_location(location, base) if location else sink.warehouse + "/_stream"),
+        stream=StreamConfig(stream_location),
         state=state,
         tables=tables,
         path=file.resolve() if file is not None else None,
@@ -161,38 +152,19 @@ def load_config(
     )
 
 
-def diff_config(old: Config, new: Config) -> ConfigDiff:
-    """List the key paths whose values differ: hot ones (:data:`HOT_KEYS`) and restart-only ones."""
-    pairs: list[tuple[str, object, object]] = [
-        ("source.postgres", old.source.postgres, new.source.postgres),
-        ("source.logical.publication_name", old.source.publication_name, new.source.publication_name),
-        ("source.logical.slot_name", old.source.slot_name, new.source.slot_name),
-    ]
-    for field in fields(SinkConfig):
-        key = "sink." + _SINK_FIELD_KEYS.get(field.name, field.name)
-        pairs.append((key, getattr(old.sink, field.name), getattr(new.sink, field.name)))
-    pairs += [
-        ("stream.location", old.stream.location, new.stream.location),
-        ("state.postgres_url", old.state.postgres, new.state.postgres),
-        ("state.coordinator_schema", old.state.coordinator_schema, new.state.coordinator_schema),
-        ("materializer_worker_id", old.materializer_worker_id, new.materializer_worker_id),
-    ]
-    hot = [key for key, before, after in pairs if before != after and key in HOT_KEYS]
-    restart = [key for key, before, after in pairs if before != after and key not in HOT_KEYS]
-    old_tables = {(t.schema, t.table): t for t in old.tables}
-    new_tables = {(t.schema, t.table): t for t in new.tables}
-    if old_tables.keys() != new_tables.keys():
-        restart.append("tables")
-    for key, after in new_tables.items():
-        before = old_tables.get(key)
-        for attr, path in (("primary_key", "primary_key"), ("iceberg_name", "iceberg.name"), ("partition", "iceberg.partition")):
-            if before is not None and getattr(before, attr) != getattr(after, attr):
-                restart.append(f"tables[{after.name}].{path}")
-    return ConfigDiff(tuple(hot), tuple(restart))
-
-
-def _override(tree: dict[str, Any], origins: Origins, key: str, value: object, label: str, via: str | None = None) -> None:
+def _override(
+    tree: dict[str, Any],
+    origins: Origins,
+    beside: dict[str, Node],
+    key: str,
+    value: object,
+    label: str,
+    via: str | None = None,
+) -> None:
     """Set one overriding value; a URL replaces the whole connection, an alias its canonical key."""
+    if key in _ENV_BESIDE.values():
+        beside[key] = _side_node(value, key, label, via)
+        return
     section, _, name = key.rpartition(".")
     if section == "sink" and name in _ALIASES:
         key = "sink." + _ALIASES[name]
@@ -215,7 +187,9 @@ def _side_node(value: object, path: str, label: str, via: str | None = None) -> 
 def _postgres(node: Node) -> PostgresConfig:
     given = {k for k, v in node.mapping(_POSTGRES_KEYS).items() if v is not None}
     if not given:
-        raise node.error("missing; give url, or host and database (with port, user, password, sslmode)")
+        raise node.error(
+            "missing; give url, or host and database (with port, user, password, sslmode)"
+        )
     if "url" in given:
         if given - {"url"}:
             raise node.error(f"give either url or {', '.join(sorted(given - {'url'}))}, not both")
@@ -241,8 +215,9 @@ def _conninfo(node: Node) -> PostgresConfig:
     except ProgrammingError:
         # libpq's reason can quote the password, so it is not repeated here
         raise node.error(
-            "not a valid PostgreSQL URL or conninfo string (e.g. postgresql://user:pass@host:5432/db;"
-            " percent-encode special characters in the password)"
+            "not a valid PostgreSQL URL or conninfo string (e.g."
+            " postgresql://user:pass@host:5432/db; percent-encode special characters"
+            " in the password)"
         ) from None
     ports = str(params.get("port") or "5432").split(",")
     if not all(port.isascii() and port.isdigit() for port in ports):
@@ -255,9 +230,10 @@ def _source(node: Node) -> SourceConfig:
     postgres = _postgres(node.child("postgres"))
     logical = node.child("logical")
     logical.mapping(("publication_name", "slot_name"))
-    publication = _name(logical.child("publication_name"), "pg2iceberg_pub")
+    publication_default = _default(SourceConfig, "publication_name")
+    publication = _name(logical.child("publication_name"), publication_default)
     slot_node = logical.child("slot_name")
-    slot = slot_node.text("pg2iceberg_slot")
+    slot = slot_node.text(_default(SourceConfig, "slot_name"))
     if not _SLOT_NAME.fullmatch(slot):
         raise slot_node.error(f"{slot!r}: a slot name may only hold a-z, 0-9 and _ (at most 63)")
     return SourceConfig(postgres, publication, slot)
@@ -275,7 +251,9 @@ def _sink(node: Node, base: Path) -> SinkConfig:
     given = node.mapping(_SINK_KEYS)
     for alias, canonical in _ALIASES.items():
         if alias in given and canonical in given:
-            raise node.child(alias).error(f"is another name for sink.{canonical}, which is also given; keep one")
+            raise node.child(alias).error(
+                f"is another name for sink.{canonical}, which is also given; keep one"
+            )
     catalog_type = node.child("catalog_type").text("sql")
     catalog_uri = node.child("catalog_uri").optional_text()
     if catalog_uri is None and catalog_type == "sql":
@@ -286,38 +264,43 @@ def _sink(node: Node, base: Path) -> SinkConfig:
         if value is None or isinstance(value, (dict, list)):
             raise props.child(key).error(f"expected text, got {kind(value)}")
         catalog_props[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    thresholds = {}
+    knobs: dict[str, Any] = {name: _default(SinkConfig, name) for name in _KNOBS}
+    for field, key in SINK_FIELD_KEYS.items():
+        never_zero = field in ("flush_interval_s", "materializer_interval_s")
+        if field.endswith("_bytes"):
+            knobs[field] = node.child(key).size(knobs[field])
+        else:
+            knobs[field] = node.child(key).duration(knobs[field], allow_zero=not never_zero)
+    knobs["flush_rows"] = node.child("flush_rows").integer(knobs["flush_rows"], minimum=1)
+    knobs["flush_bytes"] = node.child("flush_bytes").size(knobs["flush_bytes"])
     for alias, canonical in _ALIASES.items():
         chosen = node.child(canonical) if canonical in given else node.child(alias)
-        thresholds[canonical] = chosen.integer(20 if canonical == "data_file_threshold" else 10, minimum=1)
+        knobs[canonical] = chosen.integer(knobs[canonical], minimum=1)
     return SinkConfig(
         catalog_type=catalog_type,
         catalog_uri=resolve_sqlite_uri(catalog_uri, base) if catalog_uri else None,
         catalog_props=MappingProxyType(catalog_props),
         warehouse=resolve_location(node.child("warehouse").text("warehouse"), base),
-        namespace=node.child("namespace").text("pg2iceberg"),
+        namespace=node.child("namespace").text(_default(SinkConfig, "namespace")),
         s3_endpoint=node.child("s3_endpoint").optional_text(),
         s3_access_key=node.child("s3_access_key").optional_text(),
         s3_secret_key=node.child("s3_secret_key").optional_text(),
         s3_region=node.child("s3_region").optional_text(),
-        flush_interval_s=node.child("flush_interval").duration(10.0, allow_zero=False),
-        flush_rows=node.child("flush_rows").integer(10_000, minimum=1),
-        flush_bytes=node.child("flush_bytes").size(64 * _MiB),
-        materializer_interval_s=node.child("materializer_interval").duration(10.0, allow_zero=False),
-        target_file_size_bytes=node.child("target_file_size").size(128 * _MiB),
-        data_file_threshold=thresholds["data_file_threshold"],
-        delete_file_threshold=thresholds["delete_file_threshold"],
-        maintenance_interval_s=node.child("maintenance_interval").duration(3600.0),
-        maintenance_retention_s=node.child("maintenance_retention").duration(168 * 3600.0),
-        maintenance_grace_s=node.child("maintenance_grace").duration(1800.0),
+        **knobs,
     )
+
+
+def _default(model: type, name: str) -> Any:
+    """The default the model declares for one field."""
+    return next(f.default for f in fields(model) if f.name == name)
 
 
 def _state(node: Node, source: PostgresConfig) -> StateConfig:
     node.mapping(("postgres_url", "coordinator_schema"))
     url = node.child("postgres_url")
     postgres = _conninfo(url) if url.optional_text() is not None else source
-    return StateConfig(postgres, _name(node.child("coordinator_schema"), "_pg2iceberg"))
+    schema = _name(node.child("coordinator_schema"), _default(StateConfig, "coordinator_schema"))
+    return StateConfig(postgres, schema)
 
 
 def _tables(node: Node, picks: Node | None, namespace: str) -> tuple[TableConfig, ...]:
@@ -326,7 +309,8 @@ def _tables(node: Node, picks: Node | None, namespace: str) -> tuple[TableConfig
         table = _table(item)
         key = (table.schema, table.table)
         if key in configured:
-            raise item.error(f"{table.name} is configured twice (also at {configured[key][1].path})")
+            first = configured[key][1].path
+            raise item.error(f"{table.name} is configured twice (also at {first})")
         configured[key] = (table, item)
     chosen = list(configured.values())
     if picks is not None:
@@ -335,11 +319,12 @@ def _tables(node: Node, picks: Node | None, namespace: str) -> tuple[TableConfig
             schema, name = _qualified(item)
             if any((t.schema, t.table) == (schema, name) for t, _ in chosen):
                 raise item.error(f"{display_qualified(schema, name)} is named twice")
-            default = TableConfig(display_qualified(schema, name), schema, name, iceberg_name=name)
+            default = TableConfig(display_qualified(schema, name), schema, name)
             chosen.append(configured.get((schema, name), (default, item)))
     where = picks if picks is not None else node
     if not chosen:
-        raise where.error("missing; list at least one schema.table to replicate" if not where.present else "no tables; list at least one schema.table to replicate")
+        problem = "no tables" if where.present else "missing"
+        raise where.error(f"{problem}; list at least one schema.table to replicate")
     seen: dict[str, TableConfig] = {}
     for table, item in chosen:
         other = seen.setdefault(table.iceberg_name.casefold(), table)
@@ -371,7 +356,8 @@ def _table(item: Node) -> TableConfig:
     partition: list[str] = []
     for field_node in iceberg.child("partition").items():
         if not isinstance(field_node.value, str):
-            raise field_node.error(f"expected text like day(created_at), got {kind(field_node.value)}")
+            got = kind(field_node.value)
+            raise field_node.error(f"expected text like day(created_at), got {got}")
         try:
             text = str(parse_partition_field(field_node.value))
         except ValueError as exc:

@@ -66,12 +66,18 @@ def read_yaml(path: Path, label: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{label}: <top level>: expected sections (source:, sink:, ...), got {kind(data)}")
+        got = kind(data)
+        raise ConfigError(
+            f"{label}: <top level>: expected sections (source:, sink:, ...), got {got}"
+        )
     return data
 
 
 def interpolate(value: Any, env: Mapping[str, str], label: str, path: str = "") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a tree; ``$${`` is a literal ``${``."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a tree.
+
+    ``${VAR:-default}`` uses the default when VAR is unset or empty; ``$${`` is a literal ``${``.
+    """
     if isinstance(value, dict):
         return {k: interpolate(v, env, label, join(path, str(k))) for k, v in value.items()}
     if isinstance(value, list):
@@ -84,7 +90,9 @@ def interpolate(value: Any, env: Mapping[str, str], label: str, path: str = "") 
             return "${"
         name = match.group("name")
         if name is None:
-            raise ConfigError(f"{label}: {path}: malformed reference; write ${{NAME}} or ${{NAME:-default}}")
+            raise ConfigError(
+                f"{label}: {path}: malformed reference; write ${{NAME}} or ${{NAME:-default}}"
+            )
         found = env.get(name)
         if match.group("has_default"):
             return found if found else match.group("default")
@@ -146,7 +154,9 @@ def kind(value: Any) -> str:
         return "nothing"
     if isinstance(value, bool):
         return "true/false"
-    names = {str: "text", int: "a whole number", float: "a number", list: "a list", dict: "a mapping"}
+    names = {
+        str: "text", int: "a whole number", float: "a number", list: "a list", dict: "a mapping"
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -185,7 +195,11 @@ class Node:
                 raise self.error(f"keys must be text, got {key!r}")
             if known is not None and key not in known:
                 close = difflib.get_close_matches(key, list(known), n=1)
-                hint = f"; did you mean {close[0]}?" if close else f"; known keys: {', '.join(sorted(known))}"
+                hint = (
+                    f"; did you mean {close[0]}?"
+                    if close
+                    else f"; known keys: {', '.join(sorted(known))}"
+                )
                 raise self.child(key).error("unknown key" + hint)
         return self.value
 
@@ -204,7 +218,8 @@ class Node:
         if self.present and self.value != "":
             return str(self.value)
         if default is _MISSING:
-            raise self.error("missing; a value is required" if not self.present else "must not be empty")
+            problem = "must not be empty" if self.present else "missing; a value is required"
+            raise self.error(problem)
         return default  # type: ignore[return-value]
 
     def optional_text(self) -> str | None:

@@ -3,17 +3,38 @@
 Frozen dataclasses, tuples and read-only mappings. Durations are float seconds (``*_s``),
 sizes int bytes (``*_bytes``). Secrets (passwords, S3 keys, secret-looking catalog
 properties, a password in the catalog URI) never appear in a repr or str. Import these
-names from :mod:`pg2iceberg.config`, which also loads and diffs them.
+names from :mod:`pg2iceberg.config`, which also loads them.
 """
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import MappingProxyType
 
 from pg2iceberg.errors import ConfigError
 from pg2iceberg.sqlident import display_ident, parse_ident, parse_qualified_name, quote_ident
 
+# SinkConfig fields whose YAML key differs (the unit suffix); the others share their name.
+SINK_FIELD_KEYS: Mapping[str, str] = MappingProxyType({
+    "flush_interval_s": "flush_interval", "materializer_interval_s": "materializer_interval",
+    "target_file_size_bytes": "target_file_size", "maintenance_interval_s": "maintenance_interval",
+    "maintenance_retention_s": "maintenance_retention", "maintenance_grace_s": "maintenance_grace",
+})  # fmt: skip
+# Key paths a running pipeline applies at once; every other change needs a restart.
+HOT_KEYS = frozenset(
+    "sink." + key
+    for key in (
+        "flush_interval", "flush_rows", "flush_bytes", "materializer_interval", "target_file_size",
+        "data_file_threshold", "delete_file_threshold", "maintenance_interval",
+        "maintenance_retention", "maintenance_grace",
+    )
+)  # fmt: skip
+_TABLE_FIELD_KEYS = (
+    ("primary_key", "primary_key"),
+    ("iceberg_name", "iceberg.name"),
+    ("partition", "iceberg.partition"),
+)
 _SECRET_WORDS = ("secret", "password", "token", "key", "credential")
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _KV_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.I)
@@ -160,7 +181,8 @@ def parse_partition_field(text: str) -> PartitionField:
     column = parse_ident(inner)
     if name in ("bucket", "truncate"):
         if width is None or not (width.isascii() and width.isdigit()) or int(width) < 1:
-            raise ValueError(f"{name} needs a positive whole number, e.g. {name}[16]({inner.strip()})")
+            example = f"{name}[16]({inner.strip()})"
+            raise ValueError(f"{name} needs a positive whole number, e.g. {example}")
         return PartitionField(name, column, int(width))
     if width is not None:
         raise ValueError(f"{name} takes no [...] argument: write {name}({inner.strip()})")
@@ -175,8 +197,12 @@ class TableConfig:
     schema: str  # raw identifier
     table: str  # raw identifier
     primary_key: tuple[str, ...] | None = None  # raw column names; None: the table's own key
-    iceberg_name: str = ""  # the Iceberg table within sink.namespace
+    iceberg_name: str = ""  # the Iceberg table within sink.namespace; "" means the table name
     partition: tuple[str, ...] = ()  # canonical partition field texts
+
+    def __post_init__(self) -> None:
+        if not self.iceberg_name:
+            object.__setattr__(self, "iceberg_name", self.table)
 
     @property
     def qualified_sql(self) -> str:
@@ -229,3 +255,34 @@ class ConfigDiff:
     def empty(self) -> bool:
         """Whether nothing changed."""
         return not self.hot and not self.restart
+
+
+def diff_config(old: Config, new: Config) -> ConfigDiff:
+    """List the key paths whose values differ: hot ones (:data:`HOT_KEYS`) and restart-only ones."""
+    was, now = old.source, new.source
+    pairs: list[tuple[str, object, object]] = [
+        ("source.postgres", was.postgres, now.postgres),
+        ("source.logical.publication_name", was.publication_name, now.publication_name),
+        ("source.logical.slot_name", was.slot_name, now.slot_name),
+    ]
+    for field in fields(SinkConfig):
+        key = "sink." + SINK_FIELD_KEYS.get(field.name, field.name)
+        pairs.append((key, getattr(old.sink, field.name), getattr(new.sink, field.name)))
+    pairs += [
+        ("stream.location", old.stream.location, new.stream.location),
+        ("state.postgres_url", old.state.postgres, new.state.postgres),
+        ("state.coordinator_schema", old.state.coordinator_schema, new.state.coordinator_schema),
+        ("materializer_worker_id", old.materializer_worker_id, new.materializer_worker_id),
+    ]
+    hot = [key for key, before, after in pairs if before != after and key in HOT_KEYS]
+    restart = [key for key, before, after in pairs if before != after and key not in HOT_KEYS]
+    old_tables = {(t.schema, t.table): t for t in old.tables}
+    new_tables = {(t.schema, t.table): t for t in new.tables}
+    if old_tables.keys() != new_tables.keys():
+        restart.append("tables")
+    for key, after in new_tables.items():
+        before = old_tables.get(key)
+        for attr, path in _TABLE_FIELD_KEYS:
+            if before is not None and getattr(before, attr) != getattr(after, attr):
+                restart.append(f"tables[{after.name}].{path}")
+    return ConfigDiff(tuple(hot), tuple(restart))

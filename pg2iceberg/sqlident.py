@@ -54,7 +54,9 @@ def parse_qualified_name(text: str) -> tuple[str, str]:
     if len(parts) == 1:
         raise ValueError(f"{text!r} needs a schema: write schema.table, e.g. public.{text.strip()}")
     if len(parts) != 2:
-        raise ValueError(f"{text!r} has {len(parts)} parts; write schema.table (quote names that hold dots)")
+        raise ValueError(
+            f"{text!r} has {len(parts)} parts; write schema.table (quote names that hold dots)"
+        )
     return parts[0], parts[1]
 
 
@@ -103,5 +105,7 @@ def _read_ident(text: str, position: int) -> tuple[str, int]:
     match = _UNQUOTED.match(text, position)
     if match is None:
         found = repr(text[position]) if position < len(text) else "the end"
-        raise ValueError(f"{text!r}: expected an identifier at position {position + 1}, found {found}")
+        raise ValueError(
+            f"{text!r}: expected an identifier at position {position + 1}, found {found}"
+        )
     return match.group(0).translate(_ASCII_LOWER), match.end()

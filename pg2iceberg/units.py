@@ -40,7 +40,8 @@ def parse_duration(text: str) -> float:
         position = match.end()
     if position == 0 or text[position:].strip():
         raise ValueError(
-            f"{text!r} is not a duration: use a number with ms, s, m, h or d, e.g. 500ms, 10s, 1h30m"
+            f"{text!r} is not a duration: use a number with ms, s, m, h or d,"
+            " e.g. 500ms, 10s, 1h30m"
         )
     return total
 
@@ -65,7 +66,9 @@ def parse_size(text: str | int) -> int:
     number, unit = match.groups()
     factor = _SIZE_UNITS.get(unit.lower() or "b")
     if factor is None:
-        raise ValueError(f"{text!r}: unknown size unit {unit!r}; use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB")
+        raise ValueError(
+            f"{text!r}: unknown size unit {unit!r}; use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"
+        )
     value = float(number) * factor
     if value != math.floor(value):
         raise ValueError(f"{text!r} is not a whole number of bytes")
@@ -73,7 +76,7 @@ def parse_size(text: str | int) -> int:
 
 
 def format_duration(seconds: float) -> str:
-    """Format seconds the way :func:`parse_duration` reads them: ``'1h30m'``, ``'500ms'``, ``'0s'``."""
+    """Format seconds the way :func:`parse_duration` reads them: ``'1h30m'``, ``'500ms'``."""
     if seconds < 0:
         return "-" + format_duration(-seconds)
     millis = round(seconds * 1000)

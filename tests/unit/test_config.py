@@ -219,7 +219,7 @@ def test_malformed_reference_is_an_error(tmp_path):
     ],
 )
 def test_unknown_keys_are_named(tmp_path, extra, key, reason):
-    text = MINIMAL.replace("source:\n  postgres:\n    url: postgresql://repl:pw@db:5432/shop\n", "") if extra.startswith("source") else MINIMAL
+    text = "tables: [public.orders]\n" if extra.startswith("source") else MINIMAL
     message = error_of(tmp_path, text + extra)
     assert_error(message, tmp_path / "pg2iceberg.yaml", key, reason)
 
@@ -401,7 +401,6 @@ def test_empty_environment_variables_do_not_override(tmp_path):
 
 
 def test_precedence_is_file_then_environment_then_overrides(tmp_path):
-    text = MINIMAL + "  logical: {slot_name: file_slot}\n".replace("  logical", "  logical", 1)
     text = MINIMAL.replace("tables:", "  logical: {slot_name: file_slot}\ntables:")
     assert load(tmp_path, text).source.slot_name == "file_slot"
     assert load(tmp_path, text, env={"SLOT_NAME": "env_slot"}).source.slot_name == "env_slot"
@@ -493,7 +492,7 @@ def test_override_of_a_threshold_beats_the_file_alias(tmp_path):
         ("Public.Orders", "public", "orders", "public.orders"),
         ('"Public"."Orders"', "Public", "Orders", '"Public"."Orders"'),
         ('"My Schema"."Odd.Name"', "My Schema", "Odd.Name", '"My Schema"."Odd.Name"'),
-        ('sales."say ""hi"""', "sales", 'say "hi"', '"sales"."say ""hi"""'.replace('"sales"', "sales")),
+        ('sales."say ""hi"""', "sales", 'say "hi"', 'sales."say ""hi"""'),
         (" sales . items ", "sales", "items", "sales.items"),
         ("Straße.Ärger", "straße", "Ärger", "straße.Ärger"),
         ('"日本"."表"', "日本", "表", "日本.表"),
@@ -736,7 +735,6 @@ tables:
 def test_example_config_loads_with_defaults(monkeypatch):
     example = REPO / "config.example.yaml"
     config = load_config(example, env={"PGPASSWORD": "example-pw"})
-    defaults = load_config(None, env={"POSTGRES_URL": "postgresql://h/d", "TABLES": "public.orders"})
     assert config.source.postgres.dsn == "postgresql://postgres:example-pw@localhost:5432/postgres"
     assert "example-pw" not in repr(config)
     assert config.stream.location == f"file://{REPO}/warehouse/_stream"
@@ -753,3 +751,20 @@ def test_example_config_loads_with_defaults(monkeypatch):
 def test_example_config_needs_pgpassword():
     with pytest.raises(ConfigError, match="source.postgres.url: environment variable PGPASSWORD is not set"):
         load_config(REPO / "config.example.yaml", env={})
+
+
+def test_config_is_immutable(tmp_path):
+    config = load(tmp_path, MINIMAL + "sink: {catalog_props: {a: b}}\n")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.sink.flush_rows = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.sink.catalog_props["a"] = "c"  # type: ignore[index]
+    assert isinstance(config.tables, tuple)
+
+
+def test_yaml_anchors_and_merge_keys_are_allowed(tmp_path):
+    config = load(tmp_path, MINIMAL + """
+  - &shared {name: sales.a, primary_key: [id]}
+  - {<<: *shared, name: sales.b}
+""")
+    assert [t.primary_key for t in config.tables] == [None, ("id",), ("id",)]

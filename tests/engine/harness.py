@@ -1,0 +1,155 @@
+"""Drive pg2iceberg from outside, as an operator would, and compare whole tables.
+
+Runs the real CLI in a subprocess with ``--headless``, reads its JSON lines, and compares
+PostgreSQL with the Iceberg table read twice: by pyiceberg and by DuckDB's Iceberg reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+from psycopg.types.string import TextLoader
+from pyiceberg.catalog import load_catalog
+
+from pg2iceberg.lsn import parse_lsn
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_config(folder: Path, url: str, tables: list[str], extra_sink: str = "") -> Path:
+    """A config for ``tables`` with fast flushing, catalog and warehouse in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table_lines = "\n".join(f"  - name: '{t}'" for t in tables)
+    path = folder / "config.yaml"
+    path.write_text(
+        f"source:\n  postgres:\n    url: {url}\n"
+        f"  logical:\n    slot_name: slot_{url.rsplit('/', 1)[1].lower()}\n"
+        f"sink:\n  flush_interval: 300ms\n  materializer_interval: 500ms\n{extra_sink}"
+        f"tables:\n{table_lines}\n")
+    return path
+
+
+class Run:
+    """One ``pg2iceberg --headless`` process and its output."""
+
+    def __init__(self, config: Path, *args: str):
+        self.out_path = config.parent / f"out-{time.monotonic_ns()}.jsonl"
+        self.err_path = self.out_path.with_suffix(".err")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pg2iceberg", "--config", str(config), "--headless", *args],
+            stdout=self.out_path.open("w"), stderr=self.err_path.open("w"), cwd=ROOT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every JSON line printed so far."""
+        text = self.out_path.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The events called ``name``."""
+        return [r for r in self.lines() if r.get("type") == "event" and r.get("event") == name]
+
+    def stderr(self) -> str:
+        """What the process wrote to stderr."""
+        return self.err_path.read_text()
+
+    def wait_caught_up(self, url: str, timeout_s: float = 60) -> None:
+        """Wait until every table's materialized_lsn reaches the source's current WAL position."""
+        with psycopg.connect(url, autocommit=True) as conn:
+            target = parse_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"pg2iceberg exited {self.proc.returncode}: {self.stderr()[-3000:]}")
+            statuses = [r for r in self.lines() if r.get("type") == "status"]
+            if statuses and statuses[-1]["tables"] and all(
+                    t["materialized_lsn"] and parse_lsn(t["materialized_lsn"]) >= target
+                    for t in statuses[-1]["tables"]):
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"not caught up with {target} in {timeout_s}s: {self.lines()[-1:]}")
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout_s)
+
+    def kill(self) -> None:
+        """kill -9."""
+        self.proc.kill()
+        self.proc.wait(30)
+
+
+def catalog(folder: Path):  # noqa: ANN201 - pyiceberg Catalog
+    """The SQL catalog the config in ``folder`` uses."""
+    return load_catalog("default", type="sql", uri=f"sqlite:///{folder}/catalog.db",
+                        warehouse=f"file://{folder}/warehouse")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value.normalize() if value.is_finite() else value
+    if isinstance(value, list):
+        return tuple(_norm(v) for v in value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "hex") and type(value).__name__ == "UUID":
+        return value.bytes.hex()
+    return value
+
+
+def source_rows(url: str, table_sql: str, key: str) -> list[tuple]:
+    """Every row of a source table, ordered by ``key``."""
+    with psycopg.connect(url, options="-c TimeZone=UTC") as conn:
+        for json_type in ("json", "jsonb"):  # compare JSON as the text PostgreSQL prints
+            conn.adapters.register_loader(json_type, TextLoader)
+        rows = conn.execute(f"SELECT * FROM {table_sql} ORDER BY {key}").fetchall()
+    return [tuple(_norm(v) for v in r) for r in rows]
+
+
+def iceberg_rows(folder: Path, name: str, key: str) -> list[tuple]:
+    """Every row of the Iceberg table ``pg2iceberg.<name>`` by pyiceberg, ordered by ``key``."""
+    data = catalog(folder).load_table(("pg2iceberg", name)).scan().to_arrow()
+    data = data.sort_by([(k.strip(), "ascending") for k in key.split(",")])
+    return [tuple(_norm(v) for v in row.values()) for row in data.to_pylist()]
+
+
+def duckdb_rows(folder: Path, name: str, key: str) -> list[tuple]:
+    """Every row of the same table read by DuckDB's Iceberg reader (an independent reader)."""
+    import duckdb_extension_avro
+    import duckdb_extension_iceberg
+
+    table = catalog(folder).load_table(("pg2iceberg", name))
+    con = duckdb.connect()
+    for module, ext in ((duckdb_extension_avro, "avro"), (duckdb_extension_iceberg, "iceberg")):
+        path = next(Path(module.__file__).parent.glob(f"extensions/*/{ext}.duckdb_extension"))
+        con.execute(f"LOAD '{path}'")
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute(f"SELECT * FROM iceberg_scan('{table.metadata_location}') ORDER BY {key}").fetchall()
+    return [tuple(_norm(v) for v in r) for r in rows]
+
+
+def assert_same(url: str, folder: Path, table_sql: str, name: str, key: str) -> int:
+    """Source == pyiceberg scan == DuckDB scan, whole tables; returns the row count."""
+    expected = source_rows(url, table_sql, key)
+    got = iceberg_rows(folder, name, key)
+    assert got == expected, _diff(expected, got)
+    assert duckdb_rows(folder, name, key) == expected
+    return len(expected)
+
+
+def _diff(expected: list[tuple], got: list[tuple]) -> str:
+    exp, have = set(expected), set(got)
+    return (f"{len(expected)} source rows vs {len(got)} Iceberg rows; missing {sorted(exp - have)[:5]}; "
+            f"extra {sorted(have - exp)[:5]}")
