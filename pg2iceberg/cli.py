@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pg2iceberg import __version__
 from pg2iceberg.errors import ConfigError, Pg2IcebergError
@@ -75,12 +75,20 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def install_signal_handlers(stop: "callable") -> None:  # type: ignore[valid-type]
+HARD_EXIT_HOOKS: list[Callable[[], None]] = []  # run before exiting at once (e.g. stop the demo server)
+
+
+def install_signal_handlers(stop: Callable[[], None]) -> None:
     """First SIGINT/SIGTERM: graceful stop. Second: exit at once."""
     received = []
 
     def handler(signum: int, _frame: object) -> None:
         if received:
+            for hook in HARD_EXIT_HOOKS:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - we are exiting anyway
+                    pass
             os._exit(130)
         received.append(signum)
         sys.stderr.write("pg2iceberg: stopping (send the signal again to exit at once)\n")

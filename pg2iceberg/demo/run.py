@@ -83,13 +83,14 @@ def run_demo(*, headless: bool, root: Path | None = None, duration_s: float | No
     Returns:
         The exit code of :func:`pg2iceberg.cli.run_supervised` (0 after a clean stop).
     """
-    from pg2iceberg.cli import run_supervised
+    from pg2iceberg.cli import HARD_EXIT_HOOKS, run_supervised
     from pg2iceberg.config import load_config
 
     root = (root if root is not None else Path.cwd() / DEMO_FOLDER).resolve()
     server = LocalPostgres()
     workload: DemoWorkload | None = None
     timer: threading.Timer | None = None
+    HARD_EXIT_HOOKS.append(server.stop)  # a second Ctrl-C must not leave the server behind
     try:
         server.start()
         url = server.url("postgres")

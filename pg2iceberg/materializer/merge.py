@@ -109,7 +109,7 @@ def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: s
     images = upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema)
     new_data = pa.concat_tables([*survivors, images]) if survivors else images
     added = target.write_data_files(new_data)
-    deleted_rows = sum(f.record_count for f in rewritten) - sum(s.num_rows for s in survivors)
+    deleted_rows = folded.delete_keys.num_rows
     target.commit_files(delete=rewritten, add=added, lsn=lsn, system_id=system_id)
     return MergeResult(rows_upserted=upserts.num_rows, rows_deleted=deleted_rows,
                        files_rewritten=len(rewritten), files_added=len(added))

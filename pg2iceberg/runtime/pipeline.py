@@ -226,6 +226,7 @@ class Pipeline:
 
         def materialize_loop() -> None:
             while not self.sup.stop_event.is_set():
+                materializer.coordinator.heartbeat(SINGLE_GROUP, SINGLE_GROUP, targets)
                 materializer.cycle(targets)
                 probe.refresh()
                 self.sup.stop_event.wait(self.config.sink.materializer_interval_s)

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from pg2iceberg.config import Config
 from pg2iceberg.iceberg.tables import IcebergTarget
-from pg2iceberg.runtime.status import TableStatus
+from pg2iceberg.runtime.status import TableStatus, WorkerStatus
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.writer import WriterStats
+
+HEARTBEAT_TTL_S = 30.0  # a worker silent for longer is dead; its tables move
 
 if TYPE_CHECKING:
     from pg2iceberg.runtime.supervisor import Supervisor
@@ -58,6 +60,9 @@ class StatusProbe:
             materialized = max(position, flushed) if files == 0 and flushed is not None else position
             tables[name] = replace(tables[name], materialized_lsn=materialized or None, backlog_files=files,
                                    backlog_rows=rows, backlog_bytes=nbytes, backlog_oldest_age_s=age)
+        workers = tuple(WorkerStatus(id=wid, heartbeat_age_s=round(age, 1), tables=tuple(held),
+                                     alive=age < HEARTBEAT_TTL_S)
+                        for wid, age, held in self.coordinator.consumers())
         now = time.monotonic()
         changes = self.writer.changes if self.writer else 0
         then, before = self._rate_mark
@@ -69,4 +74,4 @@ class StatusProbe:
         self.sup.publish(lambda s: replace(
             s, tables=ordered or tuple(tables.values()), server_lsn=server, confirmed_lsn=confirmed,
             lag_bytes=(server - confirmed) if server is not None and confirmed is not None else None,
-            changes_total=changes, changes_per_s=round(rate, 1)))
+            changes_total=changes, changes_per_s=round(rate, 1), workers=workers))
