@@ -146,7 +146,7 @@ def snapshot_converter(ctype: ColumnType, arrow_type: pa.DataType) -> Callable[[
 def _storage(arr: pa.Array) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    return arr.storage if isinstance(arr.type, pa.ExtensionType) else arr
+    return arr.storage if isinstance(arr.type, pa.BaseExtensionType) else arr
 
 
 def convert_column(fn: Callable[[pa.Array], pa.Array], arr: pa.Array, where: str) -> pa.Array:

@@ -186,12 +186,12 @@ class Pipeline:
         todo: dict[str, int] = {}
         for t in tables:
             state = coord.snapshot_state(t.name)
+            if state is not None and state.state == "unanchored":
+                self.sup.events.emit("snapshot_restarted", table=t.name,
+                                     reason="the existing copy was made without a slot (--snapshot-only)")
             if snapshot_name is not None:
                 todo[t.name] = flushed  # a new slot: every copy is anchored at its consistent point
             elif state is None or state.state != "complete":
-                if state is not None and state.state == "unanchored":
-                    self.sup.events.emit("snapshot_restarted", table=t.name,
-                                         reason="the existing copy was made without a slot (--snapshot-only)")
                 # An interrupted copy resumes under a fresh snapshot at its old anchor; a new table
                 # is anchored where the slot is. The stream replays everything after the anchor.
                 running = state is not None and state.state == "running" and state.anchor_lsn is not None

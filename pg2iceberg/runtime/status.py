@@ -52,7 +52,7 @@ class WorkerStatus:
 class PipelineStatus:
     """Everything the front ends show."""
 
-    state: str = "starting"  # starting, snapshotting, streaming, stopping, stopped, error
+    state: str = "starting"  # starting, snapshotting, streaming, stopping, error
     mode: str = "single"
     server_lsn: int | None = None
     confirmed_lsn: int | None = None

@@ -87,7 +87,7 @@ class Supervisor:
             pipeline.close()
         if self._failure is not None:
             raise self._failure
-        self.set_state("stopped")
+        self.set_state("stopping")  # the contract's states; the process exits right after
 
     def spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         """Start an engine thread whose failure stops the whole run."""

@@ -129,6 +129,12 @@ COLUMNS: list[tuple[str, str, list[object]]] = [
     ("c_timetz", "timetz", ["12:34:56.789+05:30", "00:00:00-12", "24:00:00+00"]),
     ("c_dom_int", "dom_int", ["-2147483648", "42"]),
     ("c_dom_text", "dom_text", ["🎉", "", "NULL"]),
+    ("c_uuid_arr", "uuid[]", [["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None], []]),
+    ("c_bytea_arr", "bytea[]", ['{"\\\\x00ff",NULL,"\\\\x"}']),
+    ("c_float8_arr", "double precision[]", ["{NaN,Infinity,-Infinity,-0,5e-324,NULL,0.1}"]),
+    ("c_date_arr", "date[]", ["{1969-12-31,NULL,9999-12-31}"]),
+    ("c_num_neg_scale", "numeric(5,-2)", ["12345", "-9999949"]),
+    ("c_num_tiny", "numeric(3,5)", ["0.00123", "-0.00999"]),
 ]
 N_ROWS = 1 + max(len(values) for _, _, values in COLUMNS)
 
@@ -229,11 +235,17 @@ def text_path(url: str, target: IcebergTarget) -> pa.Table:
 
 
 def bitwise(table: pa.Table) -> pa.Table:
-    """Floats replaced by their bit patterns, so NaN == NaN and -0.0 != 0.0 when compared."""
+    """Floats (also in lists) replaced by their bit patterns: NaN == NaN, -0.0 != 0.0."""
     for i, field in enumerate(table.schema):
+        arr = table.column(i).combine_chunks()
         if pa.types.is_floating(field.type):
-            bits = pa.int32() if field.type == pa.float32() else pa.int64()
-            table = table.set_column(i, field.name, table.column(i).combine_chunks().view(bits))
+            arr = arr.view(pa.int32() if field.type == pa.float32() else pa.int64())
+        elif pa.types.is_large_list(field.type) and pa.types.is_floating(field.type.value_type):
+            bits = pa.int32() if field.type.value_type == pa.float32() else pa.int64()
+            arr = pa.LargeListArray.from_arrays(arr.offsets, arr.values.view(bits), mask=arr.is_null())
+        else:
+            continue
+        table = table.set_column(i, field.name, arr)
     return table
 
 
@@ -326,7 +338,7 @@ def test_cells_match_independent_expectations(both_paths: tuple[pa.Table, pa.Tab
     assert _column(table, "c_json")[0] == JSON_TEXT  # json keeps its input text verbatim
     assert _column(table, "c_jsonb")[0] == (
         '{"a": 1, "b": "é🎉", "nested": {"arr": [1, 2.50, null, true, "x\\"y\\\\z"], '
-        '"empty": {}, "k,{}": "v"}}')
+        '"k,{}": "v", "empty": {}}}')  # jsonb: escapes resolved, shorter keys first
     assert _column(table, "c_jsonb")[4] == '{"a": 2, "b": 1}'
 
     assert _column(table, "c_interval")[:3] == ["P1Y2M3DT4H5M6.789S", "P-1D", "PT0S"]
@@ -335,6 +347,12 @@ def test_cells_match_independent_expectations(both_paths: tuple[pa.Table, pa.Tab
     assert _column(table, "c_timetz")[0] == "12:34:56.789+05:30"
     assert _column(table, "c_dom_int")[:2] == [-2**31, 42]
     assert _column(table, "c_dom_text")[:3] == ["🎉", "", "NULL"]
+    assert _column(table, "c_uuid_arr")[0] == [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), None]
+    assert _column(table, "c_bytea_arr")[0] == [b"\x00\xff", None, b""]
+    assert _column(table, "c_float8_arr")[0][1:] == [float("inf"), float("-inf"), -0.0, 5e-324, None, 0.1]
+    assert _column(table, "c_date_arr")[0] == [date(1969, 12, 31), None, date(9999, 12, 31)]
+    assert _column(table, "c_num_neg_scale")[:2] == [Decimal(12300), Decimal(-9999900)]
+    assert _column(table, "c_num_tiny")[:2] == [Decimal("0.00123"), Decimal("-0.00999")]
 
 
 def test_iceberg_types(db_url: str, catalog) -> None:  # noqa: ANN001
@@ -352,6 +370,8 @@ def test_iceberg_types(db_url: str, catalog) -> None:  # noqa: ANN001
                  "c_inet", "c_money", "c_timetz", "c_dom_text"):
         assert types[name] == "string", name
     assert (types["c_uuid"], types["c_bytea"], types["c_time"]) == ("uuid", "binary", "time")
+    assert (types["c_num_neg_scale"], types["c_num_tiny"]) == ("decimal(7, 0)", "decimal(5, 5)")
+    assert types["c_uuid_arr"] == "list<uuid>"
 
 
 # -- refusals ------------------------------------------------------------------------------
@@ -359,7 +379,8 @@ def test_iceberg_types(db_url: str, catalog) -> None:  # noqa: ANN001
 # (column type, input text, what the message must mention)
 REFUSALS: list[tuple[str, str, str]] = [
     ("numeric", "NaN", "NaN"),
-    ("numeric(10,2)", "Infinity", "Infinity"),
+    ("numeric(10,2)", "NaN", "NaN"),  # a constrained numeric holds NaN, never Infinity
+    ("numeric", "Infinity", "Infinity"),
     ("numeric", "-Infinity", "Infinity"),
     ("numeric(6,2)[]", "{1.00,NaN}", "NaN"),
     ("numeric", "0.1234567890123456789", "fractional digits"),  # 19 > 18: never rounded

@@ -1,0 +1,143 @@
+"""Benchmark of the initial snapshot against a naive ADBC + pyiceberg copy.
+
+Creates a table of ``--rows`` rows (default 1,000,000) in a throwaway PostgreSQL, then:
+
+* baseline: ADBC ``SELECT *`` -> ``fetch_arrow_table()``, numeric columns cast to decimal,
+  one ``table.append()`` into a fresh pyiceberg SQL-catalog table;
+* ours: ``python -m pg2iceberg --headless`` from process start to its ``snapshot_completed``
+  event (its own ``duration_s`` and the wall time to the event are both printed).
+
+Prints rows/s for both and the ratio baseline_time / our_time (>= 1.0 meets the target),
+and our process's peak RSS (VmHWM). Nothing is asserted.
+Usage: ``.venv/bin/python bench/bench_snapshot.py [--rows N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
+
+import psycopg  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+from harness import Run, write_config  # noqa: E402
+from pg2iceberg.demo.local_postgres import LocalPostgres  # noqa: E402
+
+TABLE_SQL = """
+CREATE TABLE public.bench (
+    id bigint PRIMARY KEY,
+    name text NOT NULL,
+    note text,
+    amount numeric(12, 2),
+    score double precision,
+    created_at timestamptz NOT NULL
+)"""
+
+FILL_SQL = """
+INSERT INTO public.bench
+SELECT g, 'customer-' || (g %% 9973), md5(g::text), (g %% 100000) / 100.0, g * 0.37,
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second'
+FROM generate_series(1, %s) AS g"""
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """Peak resident set size of ``pid`` in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def baseline(url: str, folder: Path) -> float:
+    """Seconds for ADBC read + one pyiceberg append of the whole table."""
+    import adbc_driver_postgresql.dbapi as adbc
+    from pyiceberg.catalog import load_catalog
+
+    folder.mkdir(parents=True)
+    start = time.perf_counter()
+    with adbc.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM public.bench")
+        data = cur.fetch_arrow_table()
+    # numeric arrives as an opaque (string) extension column: cast it to decimal
+    columns = []
+    for i, field in enumerate(data.schema):
+        col = data.column(i)
+        if field.name == "amount":
+            if isinstance(col.type, pa.ExtensionType):
+                col = pa.chunked_array([c.storage for c in col.chunks], col.type.storage_type)
+            col = col.cast(pa.decimal128(12, 2))
+        columns.append(col)
+    data = pa.table(columns, names=data.schema.names)
+    catalog = load_catalog("baseline", type="sql", uri=f"sqlite:///{folder}/catalog.db",
+                           warehouse=f"file://{folder}/warehouse")
+    catalog.create_namespace("bench")
+    table = catalog.create_table(("bench", "bench"), schema=data.schema)
+    table.append(data)
+    return time.perf_counter() - start
+
+
+def ours(url: str, folder: Path) -> tuple[float, float, int, int]:
+    """(event duration_s, wall seconds to the event, rows, peak RSS KiB) of one pg2iceberg run."""
+    config = write_config(folder, url, ["public.bench"])
+    start = time.perf_counter()
+    run = Run(config)
+    try:
+        while True:
+            if run.proc.poll() is not None:
+                raise SystemExit(f"pg2iceberg exited {run.proc.returncode}: {run.stderr()[-3000:]}")
+            done = run.events("snapshot_completed")
+            if done:
+                wall = time.perf_counter() - start
+                break
+            time.sleep(0.05)
+        hwm = vm_hwm_kib(run.proc.pid)
+    finally:
+        run.stop()
+    return float(done[-1].get("duration_s", 0.0)), wall, int(done[-1].get("rows", 0)), hwm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    pg = LocalPostgres().start()
+    work = Path(tempfile.mkdtemp(prefix="pg2iceberg-bench-snap-"))
+    try:
+        db = f"snap{time.time_ns() % 10**9}"
+        url = pg.create_database(db)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(TABLE_SQL)
+            conn.execute(FILL_SQL, (args.rows,))
+            conn.execute("VACUUM ANALYZE public.bench")
+        print(f"table public.bench: {args.rows} rows", flush=True)
+
+        base_s = baseline(url, work / "baseline")
+        print(f"baseline (ADBC + one pyiceberg append): {base_s:.2f}s", flush=True)
+        duration_s, wall_s, rows, hwm = ours(url, work / "ours")
+        print(f"ours: snapshot_completed rows={rows} duration_s={duration_s:.2f}s "
+              f"wall-to-event={wall_s:.2f}s peak RSS {hwm / 1024:.0f} MiB", flush=True)
+
+        n = args.rows
+        print(f"snapshot: ours {n / wall_s / 1000:.0f}k rows/s (wall), {n / duration_s / 1000:.0f}k rows/s "
+              f"(duration_s), baseline {n / base_s / 1000:.0f}k rows/s, "
+              f"ratio {base_s / wall_s:.2f} wall / {base_s / duration_s:.2f} duration_s (target >= 1.0)")
+        print(f"snapshot peak RSS: {hwm / 1024:.0f} MiB (target <= 512 MiB)")
+    finally:
+        pg.stop()
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
