@@ -51,19 +51,6 @@ CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL);
 
 
 @dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One staged stream file of one table."""
-
-    seq: int
-    table_name: str
-    path: str
-    first_lsn: int
-    last_lsn: int
-    rows: int
-    bytes: int
-
-
-@dataclass(frozen=True, slots=True)
 class NewLogEntry:
     """A stream file written and about to be registered."""
 
@@ -73,6 +60,13 @@ class NewLogEntry:
     last_lsn: int
     rows: int
     bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry(NewLogEntry):
+    """A registered stream file, with its place in the log."""
+
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +144,7 @@ class Coordinator:
     def entries_after(self, table_name: str, lsn: int, limit: int = 10_000) -> list[LogEntry]:
         """Log entries of ``table_name`` holding transactions after ``lsn``, oldest first."""
         rows = self.conn.execute(self._q(
-            "SELECT seq, table_name, path, first_lsn, last_lsn, rows, bytes FROM {s}.log "
+            "SELECT table_name, path, first_lsn, last_lsn, rows, bytes, seq FROM {s}.log "
             "WHERE table_name = %s AND last_lsn > %s ORDER BY last_lsn, seq LIMIT %s"),
             (table_name, lsn, limit)).fetchall()
         return [LogEntry(*r) for r in rows]
