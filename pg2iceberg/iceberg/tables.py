@@ -145,7 +145,7 @@ class IcebergTarget:
             name = ctype.column.name
             fn = snapshot_converter(ctype, schema.field(name).type if not isinstance(
                 schema.field(name).type, pa.ExtensionType) else schema.field(name).type.storage_type)
-            out[name] = convert_column(fn, batch.column(name), f"{self.info.display_name}.{name}")
+            out[name] = convert_column(fn, batch.column(name), f"{self.info.display_name}.{name} ({ctype.column.type_display})")
         return self._assemble(out, batch.num_rows)
 
     def from_text(self, columns: Mapping[str, pa.Array], num_rows: int) -> pa.Table:
@@ -159,7 +159,7 @@ class IcebergTarget:
             target = schema.field(name).type
             storage = target.storage_type if isinstance(target, pa.ExtensionType) else target
             fn = text_converter(ctype.iceberg_type, storage)
-            out[name] = convert_column(fn, columns[name], f"{self.info.display_name}.{name}")
+            out[name] = convert_column(fn, columns[name], f"{self.info.display_name}.{name} ({ctype.column.type_display})")
         return self._assemble(out, num_rows)
 
     def write_data_files(self, data: pa.Table) -> list[DataFile]:

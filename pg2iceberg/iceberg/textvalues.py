@@ -109,7 +109,8 @@ def _decimal_misfit(text: str, itype: DecimalType) -> str | None:
 
 
 def _datetime_converter(itype: IcebergType, arrow_type: pa.DataType) -> Converter:
-    kind = {DateType: "date", TimestampType: "timestamp", TimestamptzType: "timestamptz"}[type(itype)]
+    kind = {DateType: "date", TimestampType: "timestamp",
+            TimestamptzType: "timestamptz"}[type(itype)]
 
     def convert(arr: pa.Array) -> pa.Array:
         _refuse_if(arr, pc.match_substring(arr, "infinity"),

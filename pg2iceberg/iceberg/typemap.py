@@ -98,7 +98,8 @@ def numeric_type(typmod: int) -> IcebergType:
     return DecimalType(precision, scale)
 
 
-def _scalar_type(type_name: str | None, type_kind: str | None, typmod: int) -> tuple[IcebergType, bool]:
+def _scalar_type(type_name: str | None, type_kind: str | None,
+                 typmod: int) -> tuple[IcebergType, bool]:
     """(Iceberg type, native on the snapshot path) of a non-array base type."""
     if type_kind != "b":  # enums, ranges, composites, ...: never mistaken for a built-in name
         return StringType(), False
@@ -129,7 +130,8 @@ class ValueError_(TerminalError):
     """A source value that its Iceberg type cannot hold (never rounded, never replaced)."""
 
 
-def snapshot_converter(ctype: ColumnType, arrow_type: pa.DataType) -> Callable[[pa.Array], pa.Array]:
+def snapshot_converter(ctype: ColumnType,
+                       arrow_type: pa.DataType) -> Callable[[pa.Array], pa.Array]:
     """Return a function turning the snapshot path's Arrow column into ``arrow_type``."""
     if not ctype.native_snapshot:
         text_fn = text_converter(ctype.iceberg_type, arrow_type)

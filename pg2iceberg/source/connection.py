@@ -18,6 +18,7 @@ SESSION_SETTINGS = {
     "IntervalStyle": "iso_8601",
     "extra_float_digits": "3",
     "bytea_output": "hex",
+    "lc_monetary": "C",
 }
 _OPTIONS = " ".join(f"-c {k}={v}" for k, v in SESSION_SETTINGS.items())
 

@@ -3,9 +3,10 @@
 One table holds every type the contract maps, with a NULL in every column and edge values.
 It is read twice: by the real snapshot reader (ADBC, binary COPY) into ``from_snapshot``, and
 as the text the server's type output functions produce under the pinned session settings —
-exactly what pgoutput sends — into ``from_text``. The two results must be equal Arrow tables
-(floats compared bit for bit, so NaN and -0.0 are checked honestly), and a few cells must equal
-values computed here independently of the code under test.
+exactly what pgoutput sends (checked against a real pgoutput slot) — into ``from_text``.
+The two results must be equal Arrow tables (floats compared bit for bit, so NaN and -0.0 are
+checked honestly), and a few cells must equal values computed here independently of the code
+under test.
 
 Values Iceberg cannot hold (numeric NaN/±Infinity or too many digits, ±infinity dates and
 timestamps, ...) must be refused on both paths with an error naming table and column.
@@ -13,24 +14,26 @@ timestamps, ...) must be refused on both paths with an error naming table and co
 
 from __future__ import annotations
 
+import time as clock
+
 import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
 import pytest
 from psycopg import pq
-from pyiceberg.catalog import load_catalog
+from pyiceberg.catalog import Catalog, load_catalog
 
 from pg2iceberg.demo.local_postgres import LocalPostgres
 from pg2iceberg.iceberg.tables import IcebergTarget, bind_table
 from pg2iceberg.iceberg.typemap import ValueError_
 from pg2iceberg.source.connection import connect
+from pg2iceberg.source.pgoutput import Insert, PgOutputDecoder, Relation
 from pg2iceberg.source.schema import describe_table
 from pg2iceberg.source.snapshot import SnapshotReader
 from pg2iceberg.sqlident import quote_ident
@@ -120,8 +123,8 @@ COLUMNS: list[tuple[str, str, list[object]]] = [
     ("c_tstz_arr", "timestamptz[]", [TSTZ[:4] + [None], [], TSTZ[4:]]),
     ("c_bool_arr", "boolean[]", ["{t,f,NULL}", "{}"]),
     ("c_enum", "mood", ["happy", "so-so, \"meh\"", "NULL", "🎉 party", "with\\backslash"]),
-    ("c_enum_arr", "mood[]", [["happy", "so-so, \"meh\"", None, "NULL", "🎉 party", "with\\backslash"],
-                              []]),
+    ("c_enum_arr", "mood[]", [["happy", 'so-so, "meh"', None, "NULL", "🎉 party",
+                               "with\\backslash"], []]),
     ("c_interval", "interval", ["1 year 2 months 3 days 04:05:06.789", "-1 day", "0",
                                 "178000000 years", "-00:00:00.000001"]),
     ("c_inet", "inet", ["192.168.1.1", "10.0.0.0/8", "::1", "2001:db8::1/64", "192.168.1.1/24"]),
@@ -135,13 +138,18 @@ COLUMNS: list[tuple[str, str, list[object]]] = [
     ("c_date_arr", "date[]", ["{1969-12-31,NULL,9999-12-31}"]),
     ("c_num_neg_scale", "numeric(5,-2)", ["12345", "-9999949"]),
     ("c_num_tiny", "numeric(3,5)", ["0.00123", "-0.00999"]),
+    ("c_dom_int_arr", "dom_int_arr", ["{1,NULL,-3}", "{}"]),  # a domain over int[]
+    ("c_arr_of_dom", "dom_int[]", ["{4,NULL}"]),  # an array of a domain over int
+    ('Odd "Name", é', "numeric(4,1)", ["-999.9", "0.5"]),  # read through a quoted identifier
 ]
 N_ROWS = 1 + max(len(values) for _, _, values in COLUMNS)
+SLOT = "type_paths"  # a logical slot (and publication) that sees the all-types inserts
 
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('happy', 'so-so, "meh"', 'NULL', '🎉 party', 'with\\backslash');
 CREATE DOMAIN dom_int AS integer;
 CREATE DOMAIN dom_text AS text;
+CREATE DOMAIN dom_int_arr AS integer[];
 """
 
 
@@ -156,17 +164,21 @@ def db_url() -> Iterator[str]:
         url = server.url()
         with connect(url) as conn:
             conn.execute(SCHEMA)
+            conn.execute(f"CREATE PUBLICATION {SLOT} FOR ALL TABLES")
+            conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SLOT,))
             _create_all_types(conn)
             for i, (type_sql, literal, _) in enumerate(REFUSALS):
-                conn.execute(f'CREATE TABLE public.bad_{i} (id int PRIMARY KEY, "Bad ""col""" {type_sql})')
-                conn.execute(f"INSERT INTO public.bad_{i} VALUES (1, NULL), (2, %s::{type_sql})", (literal,))
+                conn.execute(f'CREATE TABLE public.bad_{i} '
+                             f'(id int PRIMARY KEY, "Bad ""col""" {type_sql})')
+                conn.execute(f"INSERT INTO public.bad_{i} VALUES (1, NULL), (2, %s::{type_sql})",
+                             (literal,))
         yield url
     finally:
         server.stop()
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a pyiceberg Catalog
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """A SQL catalog in a temporary folder with the namespace ``t``."""
     folder = tmp_path_factory.mktemp("catalog")
     cat = load_catalog("default", type="sql", uri=f"sqlite:///{folder}/catalog.db",
@@ -176,7 +188,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a pyice
 
 
 def _create_all_types(conn: psycopg.Connection) -> None:
-    cols = ", ".join(f"{name} {type_sql}" for name, type_sql, _ in COLUMNS)
+    cols = ", ".join(f"{quote_ident(name)} {type_sql}" for name, type_sql, _ in COLUMNS)
     conn.execute(f"CREATE TABLE public.all_types (id integer PRIMARY KEY, {cols})")
     for row in range(N_ROWS):
         exprs, params = ["%s"], [row + 1]
@@ -193,7 +205,7 @@ def _create_all_types(conn: psycopg.Connection) -> None:
 # -- the two paths -------------------------------------------------------------------------
 
 
-def _bind(url: str, catalog, table: str) -> IcebergTarget:  # noqa: ANN001
+def _bind(url: str, catalog: Catalog, table: str) -> IcebergTarget:
     with connect(url) as conn:
         info = describe_table(conn, "public", table)
     assert info is not None
@@ -217,7 +229,8 @@ def output_texts(url: str, table: str, columns: list[str]) -> dict[str, list[str
     Read with raw libpq in text format, so each value is exactly its type's output function
     result under the pinned session settings — the same bytes pgoutput sends.
     """
-    sql = f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM public.{quote_ident(table)} ORDER BY id"
+    sql = (f"SELECT {', '.join(quote_ident(c) for c in columns)} "
+           f"FROM public.{quote_ident(table)} ORDER BY id")
     with connect(url) as conn:
         res = conn.pgconn.exec_(sql.encode())
         assert res.status == pq.ExecStatus.TUPLES_OK, res.error_message
@@ -234,6 +247,29 @@ def text_path(url: str, target: IcebergTarget) -> pa.Table:
     return target.from_text({n: pa.array(v, pa.string()) for n, v in texts.items()}, rows)
 
 
+def pgoutput_texts(url: str, table: str) -> list[tuple[object, ...]]:
+    """The column values pgoutput really sent for the rows inserted into ``table``."""
+    decoder, relations, rows = PgOutputDecoder(), {}, []
+    # The server runs with synchronous_commit=off: decoding sees a commit only once the WAL
+    # writer has flushed it, so wait (bounded) for the inserts to become decodable.
+    deadline = clock.monotonic() + 20
+    with connect(url) as conn:
+        while True:
+            changes = conn.execute(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, NULL, "
+                "'proto_version', '1', 'publication_names', %s)", (SLOT, SLOT)).fetchall()
+            if changes or clock.monotonic() > deadline:
+                break
+            clock.sleep(0.2)
+    for (data,) in changes:
+        message = decoder.decode(data)
+        if isinstance(message, Relation):
+            relations[message.rel_id] = message.name
+        elif isinstance(message, Insert) and relations[message.rel_id] == table:
+            rows.append(message.new)
+    return rows
+
+
 def bitwise(table: pa.Table) -> pa.Table:
     """Floats (also in lists) replaced by their bit patterns: NaN == NaN, -0.0 != 0.0."""
     for i, field in enumerate(table.schema):
@@ -242,7 +278,8 @@ def bitwise(table: pa.Table) -> pa.Table:
             arr = arr.view(pa.int32() if field.type == pa.float32() else pa.int64())
         elif pa.types.is_large_list(field.type) and pa.types.is_floating(field.type.value_type):
             bits = pa.int32() if field.type.value_type == pa.float32() else pa.int64()
-            arr = pa.LargeListArray.from_arrays(arr.offsets, arr.values.view(bits), mask=arr.is_null())
+            arr = pa.LargeListArray.from_arrays(arr.offsets, arr.values.view(bits),
+                                                mask=arr.is_null())
         else:
             continue
         table = table.set_column(i, field.name, arr)
@@ -253,7 +290,7 @@ def bitwise(table: pa.Table) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def both_paths(db_url: str, catalog) -> tuple[pa.Table, pa.Table]:  # noqa: ANN001
+def both_paths(db_url: str, catalog: Catalog) -> tuple[pa.Table, pa.Table]:
     """(snapshot path result, text path result) for the all-types table."""
     target = _bind(db_url, catalog, "all_types")
     return snapshot_path(db_url, target), text_path(db_url, target)
@@ -264,9 +301,23 @@ def test_paths_produce_identical_arrow_tables(both_paths: tuple[pa.Table, pa.Tab
     assert snap.num_rows == text.num_rows == N_ROWS
     assert snap.schema == text.schema
     snap_bits, text_bits = bitwise(snap), bitwise(text)
-    for name in snap.column_names:  # per column first, for a readable failure
-        assert snap_bits.column(name).to_pylist() == text_bits.column(name).to_pylist(), name
+    differ = {}  # per column first, for a readable failure: column → (row, snapshot, text)
+    for name in snap.column_names:
+        pairs = zip(snap_bits.column(name).to_pylist(), text_bits.column(name).to_pylist())
+        bad = [(row, a, b) for row, (a, b) in enumerate(pairs) if a != b]
+        if bad:
+            differ[name] = bad[0]
+    assert not differ, "\n".join(f"{n}: row {r}: snapshot {a!r} != text {b!r}"
+                                  for n, (r, a, b) in differ.items())
     assert snap_bits.equals(text_bits)
+
+
+def test_text_inputs_are_what_pgoutput_sends(db_url: str) -> None:
+    """The text path's inputs (output-function text over libpq) equal pgoutput's values."""
+    names = ["id"] + [name for name, _, _ in COLUMNS]
+    texts = output_texts(db_url, "all_types", names)
+    from_libpq = [tuple(texts[n][r] for n in names) for r in range(N_ROWS)]
+    assert pgoutput_texts(db_url, "all_types") == from_libpq
 
 
 def test_every_column_has_a_null_row(both_paths: tuple[pa.Table, pa.Table]) -> None:
@@ -286,7 +337,8 @@ def _bits(value: float, fmt: str) -> bytes:
 
 
 @pytest.mark.parametrize("path", [0, 1], ids=["snapshot", "text"])
-def test_cells_match_independent_expectations(both_paths: tuple[pa.Table, pa.Table], path: int) -> None:
+def test_cells_match_independent_expectations(both_paths: tuple[pa.Table, pa.Table],
+                                              path: int) -> None:
     table = both_paths[path]
     assert _column(table, "c_int8")[:3] == [-2**63, 2**63 - 1, 0]
     assert _column(table, "c_int2")[:2] == [-2**15, 2**15 - 1]
@@ -316,16 +368,20 @@ def test_cells_match_independent_expectations(both_paths: tuple[pa.Table, pa.Tab
         datetime(2021, 10, 31, 0, 30, tzinfo=UTC), datetime(2021, 10, 31, 1, 30, tzinfo=UTC),
         datetime(2021, 3, 14, 6, 59, 59, tzinfo=UTC), datetime(2021, 3, 14, 7, 0, tzinfo=UTC),
         datetime(2021, 11, 7, 5, 30, tzinfo=UTC), datetime(2021, 11, 7, 6, 30, tzinfo=UTC)]
-    assert _column(table, "c_tstz")[8] == datetime(1900, 1, 1, tzinfo=UTC) - timedelta(minutes=9, seconds=21)
+    lmt = timedelta(minutes=9, seconds=21)
+    assert _column(table, "c_tstz")[8] == datetime(1900, 1, 1, tzinfo=UTC) - lmt
     assert _column(table, "c_tstz")[11] == datetime(9999, 12, 31, 23, 59, 59, 999999, UTC)
-    assert _column(table, "c_ts")[:2] == [datetime(1969, 12, 31, 23, 59, 59, 999999), datetime(1, 1, 1)]
+    assert _column(table, "c_ts")[:2] == [datetime(1969, 12, 31, 23, 59, 59, 999999),
+                                          datetime(1, 1, 1)]
     assert _column(table, "c_date")[:3] == [date(1969, 12, 31), date(1, 1, 1), date(9999, 12, 31)]
     assert _column(table, "c_time")[:3] == [time(0), time(23, 59, 59, 999999), time(12, 34, 56, 1)]
 
     assert _column(table, "c_text")[:len(TEXTS)] == TEXTS
-    assert _column(table, "c_char")[:5] == ["a  ", "   ", "é🎉 ", "abc", " b "]  # blank-padded, as PG shows it
+    # char(n) is blank-padded, as PostgreSQL shows it
+    assert _column(table, "c_char")[:5] == ["a  ", "   ", "é🎉 ", "abc", " b "]
     assert _column(table, "c_text_arr")[:len(ARRAY_TEXTS)] == ARRAY_TEXTS
-    assert _column(table, "c_int_arr")[:5] == [[], [1, None, -2**31, 2**31 - 1], [7, 8], [None], [1, 2]]
+    assert _column(table, "c_int_arr")[:5] == [[], [1, None, -2**31, 2**31 - 1], [7, 8], [None],
+                                               [1, 2]]
     assert _column(table, "c_num_arr")[1] == [Decimal("1.5"), Decimal("-9999.99"), None, Decimal(0)]
     assert _column(table, "c_tstz_arr")[0][:2] == [datetime(2021, 3, 28, 0, 59, 59, 999999, UTC),
                                                    datetime(2021, 3, 28, 1, 0, 0, tzinfo=UTC)]
@@ -347,15 +403,20 @@ def test_cells_match_independent_expectations(both_paths: tuple[pa.Table, pa.Tab
     assert _column(table, "c_timetz")[0] == "12:34:56.789+05:30"
     assert _column(table, "c_dom_int")[:2] == [-2**31, 42]
     assert _column(table, "c_dom_text")[:3] == ["🎉", "", "NULL"]
-    assert _column(table, "c_uuid_arr")[0] == [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), None]
+    assert _column(table, "c_uuid_arr")[0] == [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                                                None]
     assert _column(table, "c_bytea_arr")[0] == [b"\x00\xff", None, b""]
-    assert _column(table, "c_float8_arr")[0][1:] == [float("inf"), float("-inf"), -0.0, 5e-324, None, 0.1]
+    assert _column(table, "c_float8_arr")[0][1:] == [float("inf"), float("-inf"), -0.0, 5e-324,
+                                                     None, 0.1]
     assert _column(table, "c_date_arr")[0] == [date(1969, 12, 31), None, date(9999, 12, 31)]
     assert _column(table, "c_num_neg_scale")[:2] == [Decimal(12300), Decimal(-9999900)]
     assert _column(table, "c_num_tiny")[:2] == [Decimal("0.00123"), Decimal("-0.00999")]
+    assert _column(table, "c_dom_int_arr")[:2] == [[1, None, -3], []]
+    assert _column(table, "c_arr_of_dom")[0] == [4, None]
+    assert _column(table, 'Odd "Name", é')[:2] == [Decimal("-999.9"), Decimal("0.5")]
 
 
-def test_iceberg_types(db_url: str, catalog) -> None:  # noqa: ANN001
+def test_iceberg_types(db_url: str, catalog: Catalog) -> None:
     target = _bind(db_url, catalog, "all_types")
     types = {f.name: str(f.field_type) for f in target.table.schema().fields}
     assert types["c_int2"] == types["c_int4"] == types["c_dom_int"] == "int"
@@ -372,6 +433,7 @@ def test_iceberg_types(db_url: str, catalog) -> None:  # noqa: ANN001
     assert (types["c_uuid"], types["c_bytea"], types["c_time"]) == ("uuid", "binary", "time")
     assert (types["c_num_neg_scale"], types["c_num_tiny"]) == ("decimal(7, 0)", "decimal(5, 5)")
     assert types["c_uuid_arr"] == "list<uuid>"
+    assert types["c_dom_int_arr"] == types["c_arr_of_dom"] == "list<int>"
 
 
 # -- refusals ------------------------------------------------------------------------------
@@ -400,7 +462,8 @@ REFUSALS: list[tuple[str, str, str]] = [
 @pytest.mark.parametrize("path", ["snapshot", "text"])
 @pytest.mark.parametrize("case", range(len(REFUSALS)),
                          ids=[f"{t}:{v}" for t, v, _ in REFUSALS])
-def test_unrepresentable_values_are_refused(db_url: str, catalog, case: int, path: str) -> None:  # noqa: ANN001
+def test_unrepresentable_values_are_refused(db_url: str, catalog: Catalog, case: int,
+                                            path: str) -> None:
     type_sql, literal, mention = REFUSALS[case]
     table = f"bad_{case}"
     target = _bind(db_url, catalog, table)
