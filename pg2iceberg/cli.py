@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from pg2iceberg import __version__
 from pg2iceberg.errors import ConfigError, Pg2IcebergError
-from pg2iceberg.source.connection import redact
+from pg2iceberg.secrets import redact
 
 MODES = {
     "stream_only": "stream-only", "materializer_only": "materializer-only",

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from pg2iceberg.errors import ConfigError
+from pg2iceberg.secrets import is_secret_key, redact_dsn
 from pg2iceberg.sqlident import display_ident, parse_ident, parse_qualified_name, quote_ident
 
 # SinkConfig fields whose YAML key differs (the unit suffix); the others share their name.
@@ -35,34 +36,9 @@ _TABLE_FIELD_KEYS = (
     ("iceberg_name", "iceberg.name"),
     ("partition", "iceberg.partition"),
 )
-_SECRET_WORDS = ("secret", "password", "token", "key", "credential")
-_URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_KV_PASSWORD = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", re.I)
-_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.I)
 _TRANSFORM_CALL = re.compile(r"\s*([A-Za-z_]+)\s*(?:\[\s*([^\]]*?)\s*\])?\s*\((.*)\)\s*", re.S)
 _TRANSFORMS = ("identity", "year", "month", "day", "hour", "bucket", "truncate")
 _MiB = 1024 * 1024
-
-
-def redact_dsn(dsn: str) -> str:
-    """Hide the password of a URL (``user:***@host``, ``?password=***``) or key=value conninfo."""
-    prefix = _URL_PREFIX.match(dsn)
-    if prefix is None:
-        return _KV_PASSWORD.sub(r"\1***", dsn)
-    rest = dsn[prefix.end() :]
-    cut = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0], default=len(rest))
-    authority = rest[:cut]
-    if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        if colon:
-            authority = f"{user}:***@{hosts}"
-    return prefix.group(0) + authority + _QUERY_PASSWORD.sub(r"\1***", rest[cut:])
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a property name looks like it holds a secret (its value is never shown)."""
-    return any(word in key.lower() for word in _SECRET_WORDS)
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -18,7 +18,7 @@ from pg2iceberg.lsn import format_lsn
 from pg2iceberg.runtime.events import Event
 from pg2iceberg.runtime.status import PipelineStatus
 from pg2iceberg.runtime.supervisor import Supervisor
-from pg2iceberg.source.connection import redact
+from pg2iceberg.secrets import redact
 
 _LSN_FIELDS = {"lsn", "server_lsn", "confirmed_lsn", "materialized_lsn", "anchor_lsn"}
 

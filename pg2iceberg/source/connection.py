@@ -7,8 +7,6 @@ TimeZone UTC, ISO dates, ISO-8601 intervals, shortest-exact floats, hex bytea.
 
 from __future__ import annotations
 
-import re
-
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -39,12 +37,3 @@ def connect(dsn: str, *, autocommit: bool = True, replication: bool = False,
     if replication:
         kwargs["replication"] = "database"
     return psycopg.connect(session_dsn(dsn, application_name=application_name), **kwargs)
-
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]*@")
-_PASSWORD_IN_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Remove passwords from any text that may contain a connection string."""
-    return _PASSWORD_IN_KV.sub(r"\1***", _PASSWORD_IN_URL.sub(r"\1***@", text))
