@@ -31,52 +31,12 @@ sys.path.insert(0, str(ROOT / "tests" / "engine"))
 
 import psycopg  # noqa: E402
 
-from harness import Run, write_config  # noqa: E402
+from harness import Run, current_wal_lsn, write_config  # noqa: E402
 from pg2iceberg.demo.local_postgres import LocalPostgres  # noqa: E402
-from pg2iceberg.lsn import parse_lsn  # noqa: E402
 
 SEED_ROWS = 1000
 TX_ROWS = 100
 PG_EPOCH_US = 946_684_800_000_000
-
-
-def vm_hwm_kib(pid: int) -> int:
-    """Peak resident set size of ``pid`` in KiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def current_lsn(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return parse_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
-
-
-def wait_lsn(run: Run, target: int, timeout_s: float) -> None:
-    """Wait until every table's materialized_lsn in the latest status line is >= target."""
-    deadline = time.monotonic() + timeout_s
-    seen = 0
-    with run.out_path.open() as out:
-        while time.monotonic() < deadline:
-            if run.proc.poll() is not None:
-                raise SystemExit(f"pg2iceberg exited {run.proc.returncode}: {run.stderr()[-3000:]}")
-            import json
-            for line in out.readlines():
-                if not line.endswith("\n"):
-                    out.seek(out.tell() - len(line))
-                    break
-                rec = json.loads(line) if line.strip() else {}
-                if rec.get("type") == "status" and rec.get("tables"):
-                    if all(t.get("materialized_lsn") and parse_lsn(t["materialized_lsn"]) >= target
-                           for t in rec["tables"]):
-                        return
-                seen += 1
-            time.sleep(0.1)
-    raise SystemExit(f"not caught up with target in {timeout_s}s")
 
 
 def make_changes(url: str, n: int) -> None:
@@ -158,7 +118,7 @@ def main() -> None:
             conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (raw_slot,))
         t0 = time.perf_counter()
         make_changes(url, args.changes)
-        target = current_lsn(url)
+        target = current_wal_lsn(url)
         print(f"made {args.changes} changes in {time.perf_counter() - t0:.1f}s "
               f"(transactions of {TX_ROWS} rows, half inserts, half updates)", flush=True)
 
@@ -169,9 +129,9 @@ def main() -> None:
 
         start = time.perf_counter()
         run = Run(config)
-        wait_lsn(run, target, timeout_s=1800)
+        run.wait_caught_up(url, timeout_s=1800, target=target)
         ours_s = time.perf_counter() - start
-        hwm_catchup = vm_hwm_kib(run.proc.pid)
+        hwm_catchup = run.peak_rss_kib()
         print(f"ours: restart to materialized_lsn >= target: {ours_s:.2f}s, "
               f"peak RSS so far {hwm_catchup / 1024:.0f} MiB", flush=True)
 
@@ -185,11 +145,11 @@ def main() -> None:
             conn.execute("INSERT INTO public.small SELECT g, 'big-' || g, 0 FROM generate_series(%s::bigint, %s::bigint) g",
                          (first, first + args.big_rows - 1))
             commit_s = time.perf_counter() - t0
-        target = current_lsn(url)
+        target = current_wal_lsn(url)
         t0 = time.perf_counter()
-        wait_lsn(run, target, timeout_s=1800)
+        run.wait_caught_up(url, timeout_s=1800, target=target)
         big_s = time.perf_counter() - t0
-        hwm = vm_hwm_kib(run.proc.pid)
+        hwm = run.peak_rss_kib()
         print(f"big transaction: {args.big_rows} rows in one INSERT (took {commit_s:.1f}s in PostgreSQL), "
               f"commit to caught up {big_s:.2f}s ({args.big_rows / big_s / 1000:.1f}k rows/s)", flush=True)
         print(f"big transaction peak RSS: {hwm / 1024:.0f} MiB (target <= 512 MiB)", flush=True)

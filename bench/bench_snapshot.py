@@ -47,17 +47,6 @@ SELECT g, 'customer-' || (g %% 9973), md5(g::text), (g %% 100000) / 100.0, g * 0
 FROM generate_series(1, %s) AS g"""
 
 
-def vm_hwm_kib(pid: int) -> int:
-    """Peak resident set size of ``pid`` in KiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def baseline(url: str, folder: Path) -> float:
     """Seconds for ADBC read + one pyiceberg append of the whole table."""
     import adbc_driver_postgresql.dbapi as adbc
@@ -100,7 +89,7 @@ def ours(url: str, folder: Path) -> tuple[float, float, int, int]:
                 wall = time.perf_counter() - start
                 break
             time.sleep(0.05)
-        hwm = vm_hwm_kib(run.proc.pid)
+        hwm = run.peak_rss_kib()
     finally:
         run.stop()
     return float(done[-1].get("duration_s", 0.0)), wall, int(done[-1].get("rows", 0)), hwm

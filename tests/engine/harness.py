@@ -39,6 +39,12 @@ def write_config(folder: Path, url: str, tables: list[str], extra_sink: str = ""
     return path
 
 
+def current_wal_lsn(url: str) -> int:
+    """The source's current WAL position."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return parse_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+
+
 class Run:
     """One ``pg2iceberg --headless`` process and its output."""
 
@@ -63,10 +69,10 @@ class Run:
         """What the process wrote to stderr."""
         return self.err_path.read_text()
 
-    def wait_caught_up(self, url: str, timeout_s: float = 60) -> None:
-        """Wait until every table's materialized_lsn reaches the source's current WAL position."""
-        with psycopg.connect(url, autocommit=True) as conn:
-            target = parse_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+    def wait_caught_up(self, url: str, timeout_s: float = 60, *, target: int | None = None) -> None:
+        """Wait until every table's materialized_lsn reaches ``target`` (default: the source's
+        current WAL position)."""
+        target = current_wal_lsn(url) if target is None else target
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -76,8 +82,18 @@ class Run:
                     t["materialized_lsn"] and parse_lsn(t["materialized_lsn"]) >= target
                     for t in statuses[-1]["tables"]):
                 return
-            time.sleep(0.3)
+            time.sleep(0.1)
         raise AssertionError(f"not caught up with {target} in {timeout_s}s: {self.lines()[-1:]}")
+
+    def peak_rss_kib(self) -> int:
+        """The process's peak resident set size (VmHWM) in KiB; 0 once it is gone."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
 
     def stop(self, timeout_s: float = 60) -> int:
         """SIGTERM and wait; returns the exit code."""
