@@ -51,15 +51,29 @@ def copy_table(*, name: str, target: IcebergTarget, coordinator: Coordinator, ds
     resume = state is not None and state.state == "running" and state.anchor_lsn == anchor_lsn
     files: list[str] = list(state.files) if resume and state else []
     last_key = state.last_key if resume and state else None
-    rows = state.rows if resume and state else 0
+    rows_before = state.rows if resume and state else 0  # copied by the interrupted run
     if not resume:
         coordinator.save_snapshot_state(SnapshotState(name, "running", anchor_lsn, None, [], 0))
     new_files: list[DataFile] = []
     started, copied_now = time.monotonic(), 0
     estimate = _estimate_rows(coordinator, target)
+
+    def report(done: bool) -> None:
+        if on_progress:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            on_progress(CopyProgress(name, rows_before + copied_now, estimate, copied_now / elapsed, done))
     reader = SnapshotReader(dsn, snapshot_name if not resume else None)
+    pending: list[pa.Table] = []
+
+    def write_pending() -> int:
+        written = target.write_data_files(pa.concat_tables(pending))
+        new_files.extend(written)
+        files.extend(f.file_path for f in written)
+        count = sum(t.num_rows for t in pending)
+        pending.clear()
+        return count
+
     try:
-        pending: list[pa.Table] = []
         pending_bytes = 0
         for batch, key in reader.read(target.info, target.column_types, last_key):
             converted = target.from_snapshot(batch)
@@ -67,21 +81,13 @@ def copy_table(*, name: str, target: IcebergTarget, coordinator: Coordinator, ds
             pending_bytes += converted.nbytes
             last_key = key
             if pending_bytes >= chunk_bytes:
-                written = target.write_data_files(pa.concat_tables(pending))
-                new_files += written
-                files += [f.file_path for f in written]
-                rows += sum(t.num_rows for t in pending)
-                copied_now += sum(t.num_rows for t in pending)
-                pending, pending_bytes = [], 0
-                coordinator.save_snapshot_state(SnapshotState(name, "running", anchor_lsn, last_key, files, rows))
-                if on_progress:
-                    elapsed = max(time.monotonic() - started, 1e-6)
-                    on_progress(CopyProgress(name, rows, estimate, copied_now / elapsed, False))
+                copied_now += write_pending()
+                pending_bytes = 0
+                coordinator.save_snapshot_state(SnapshotState(
+                    name, "running", anchor_lsn, last_key, files, rows_before + copied_now))
+                report(done=False)
         if pending:
-            written = target.write_data_files(pa.concat_tables(pending))
-            new_files += written
-            rows += sum(t.num_rows for t in pending)
-            copied_now += sum(t.num_rows for t in pending)
+            copied_now += write_pending()
     finally:
         reader.close()
     known = {f.file_path for f in new_files}
@@ -91,11 +97,10 @@ def copy_table(*, name: str, target: IcebergTarget, coordinator: Coordinator, ds
     target.commit_files(delete=target.data_files(), add=resumed + new_files, lsn=anchor_lsn,
                         system_id=system_id,
                         extra={SNAPSHOT_PROPERTY: "anchored" if anchored else "unanchored"})
+    rows = rows_before + copied_now
     coordinator.save_snapshot_state(
         SnapshotState(name, "complete" if anchored else "unanchored", anchor_lsn, None, [], rows))
-    if on_progress:
-        elapsed = max(time.monotonic() - started, 1e-6)
-        on_progress(CopyProgress(name, rows, estimate, copied_now / elapsed, True))
+    report(done=True)
     return rows
 
 
