@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
@@ -108,8 +108,9 @@ class IcebergTarget:
         """The Arrow schema data files of this table are written with."""
         return schema_to_pyarrow(self.table.schema(), include_field_ids=False)
 
-    def _assemble(self, columns: Mapping[str, pa.Array], num_rows: int) -> pa.Table:
-        schema = self.arrow_schema()
+    def _assemble(self, columns: Mapping[str, pa.Array], num_rows: int,
+                  schema: pa.Schema | None = None) -> pa.Table:
+        schema = schema or self.arrow_schema()
         arrays = []
         for field in schema:
             arr = columns.get(field.name)
@@ -139,17 +140,16 @@ class IcebergTarget:
 
     def from_snapshot(self, batch: pa.RecordBatch) -> pa.Table:
         """Convert a batch read by the snapshot reader into this table's Arrow schema."""
-        schema = self.arrow_schema()
-        out = {}
-        for ctype in self.column_types:
-            name = ctype.column.name
-            fn = snapshot_converter(ctype, schema.field(name).type if not isinstance(
-                schema.field(name).type, pa.ExtensionType) else schema.field(name).type.storage_type)
-            out[name] = convert_column(fn, batch.column(name), f"{self.info.display_name}.{name} ({ctype.column.type_display})")
-        return self._assemble(out, batch.num_rows)
+        columns = {name: batch.column(name) for name in batch.schema.names}
+        return self._convert(columns, batch.num_rows, snapshot_converter)
 
     def from_text(self, columns: Mapping[str, pa.Array], num_rows: int) -> pa.Table:
         """Convert string columns of pgoutput text values into this table's Arrow schema."""
+        return self._convert(columns, num_rows, lambda ctype, t: text_converter(ctype.iceberg_type, t))
+
+    def _convert(self, columns: Mapping[str, pa.Array], num_rows: int,
+                 converter: Callable[[ColumnType, pa.DataType], Callable[[pa.Array], pa.Array]]) -> pa.Table:
+        """Run each column's converter (into its storage type) and assemble the table."""
         schema = self.arrow_schema()
         out = {}
         for ctype in self.column_types:
@@ -158,9 +158,9 @@ class IcebergTarget:
                 continue
             target = schema.field(name).type
             storage = target.storage_type if isinstance(target, pa.ExtensionType) else target
-            fn = text_converter(ctype.iceberg_type, storage)
-            out[name] = convert_column(fn, columns[name], f"{self.info.display_name}.{name} ({ctype.column.type_display})")
-        return self._assemble(out, num_rows)
+            where = f"{self.info.display_name}.{name} ({ctype.column.type_display})"
+            out[name] = convert_column(converter(ctype, storage), columns[name], where)
+        return self._assemble(out, num_rows, schema)
 
     def write_data_files(self, data: pa.Table) -> list[DataFile]:
         """Write ``data`` as new, uniquely named data files (not yet committed)."""
