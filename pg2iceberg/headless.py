@@ -44,8 +44,6 @@ def status_record(status: PipelineStatus) -> dict[str, Any]:
     """The JSON form of a status snapshot (contract fields first)."""
     data = asdict(status)
     data.pop("extra", None)
-    for table in data["tables"]:
-        table["snapshot"] = table["snapshot"] or None
     return {"type": "status", **_jsonable(data)}
 
 

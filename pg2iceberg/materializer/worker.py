@@ -8,6 +8,7 @@ into the same commit. Tables are processed in a fixed (sorted) order.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,7 +37,7 @@ def _take_batch(entries: list[LogEntry], max_rows: int) -> list[LogEntry]:
     """Entries from the front, whole transactions only, up to about ``max_rows`` rows."""
     out: list[LogEntry] = []
     rows = 0
-    for i, entry in enumerate(entries):
+    for entry in entries:
         if out and rows + entry.rows > max_rows and entry.last_lsn != out[-1].last_lsn:
             break
         out.append(entry)
@@ -70,8 +71,6 @@ class Materializer:
 
     def apply_one(self, name: str, target: IcebergTarget) -> BatchCommitted | None:
         """Apply the next batch of one table; None when nothing is pending."""
-        import time
-
         started = time.monotonic()
         target.table.refresh()
         position = target.position() or 0

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from pg2iceberg.config import Config, TableConfig
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.tables import IcebergTarget, bind_table, open_catalog
+from pg2iceberg.lsn import parse_lsn
 from pg2iceberg.materializer.worker import BatchCommitted, Materializer
-from pg2iceberg.runtime.status import SnapshotProgress
+from pg2iceberg.runtime.status import SnapshotProgress, TableStatus
 from pg2iceberg.runtime.status_probe import StatusProbe
 from pg2iceberg.runtime.snapshotter import CopyProgress, copy_table
 from pg2iceberg.source import preflight
@@ -137,8 +138,6 @@ class Pipeline:
             self.sup.events.emit("snapshot_already_complete", tables=[t.name for t in tables])
             return
         lsn_row = src.execute("SELECT pg_current_wal_lsn()::text").fetchone()
-        from pg2iceberg.lsn import parse_lsn
-
         lsn = parse_lsn(lsn_row[0])
         self._copy_tables({n: lsn for n in todo}, targets, snapshot_name=None, system_id=system_id,
                           anchored=False)
@@ -170,10 +169,9 @@ class Pipeline:
         if slot is None:
             preflight.check_free_slot(src)
             created = repl.create_slot()
-            snapshot_name, anchor = created.snapshot_name, created.consistent_lsn
-            coord.init_checkpoint(cfg.source.slot_name, system_id, anchor)
-            self.sup.events.emit("slot_created", slot=cfg.source.slot_name, lsn=anchor)
-            flushed = anchor
+            snapshot_name, flushed = created.snapshot_name, created.consistent_lsn
+            coord.init_checkpoint(cfg.source.slot_name, system_id, flushed)
+            self.sup.events.emit("slot_created", slot=cfg.source.slot_name, lsn=flushed)
         elif checkpoint is None:
             raise TerminalError(
                 f"replication slot {cfg.source.slot_name!r} exists but the coordinator has no record of it "
@@ -243,8 +241,6 @@ class Pipeline:
         probe.refresh()
 
     def _init_table_status(self, tables: list[TableConfig]) -> None:
-        from pg2iceberg.runtime.status import TableStatus
-
         self.sup.publish(lambda s: replace(s, tables=tuple(
             TableStatus(name=t.name, iceberg_name=f"{self.config.sink.namespace}.{t.iceberg_name}")
             for t in tables)))

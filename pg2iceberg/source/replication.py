@@ -20,9 +20,10 @@ from psycopg import pq
 from pg2iceberg.errors import TerminalError, TransientError
 from pg2iceberg.lsn import format_lsn, parse_lsn
 from pg2iceberg.source.connection import connect
+from pg2iceberg.source.pgoutput import PG_EPOCH
 from pg2iceberg.sqlident import quote_ident
 
-_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in µs since the Unix epoch
+_PG_EPOCH_US = int(PG_EPOCH.timestamp()) * 1_000_000  # PostgreSQL's epoch in Unix µs
 _XLOG_HEADER = struct.Struct("!QQq")
 _KEEPALIVE = struct.Struct("!Qq?")
 _STATUS = struct.Struct("!cQQQq?")

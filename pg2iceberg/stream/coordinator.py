@@ -20,7 +20,6 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-import psycopg
 
 from pg2iceberg.source.connection import connect
 from pg2iceberg.sqlident import quote_ident
@@ -220,7 +219,3 @@ class Coordinator:
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
-
-def is_missing_schema(exc: BaseException) -> bool:
-    """True when ``exc`` says the coordinator schema or a table of it is gone."""
-    return isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName))

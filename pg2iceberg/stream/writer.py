@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import pyarrow as pa
@@ -242,7 +242,7 @@ class WalWriter:
         lsn = self._committed_lsn
         entries = list(self.pending)
         entries += [self._write(buf) for buf in self.buffers.values() if buf.rows]
-        entries = [NewLogEntry(e.table_name, e.path, e.first_lsn, lsn, e.rows, e.bytes) for e in entries]
+        entries = [replace(e, last_lsn=lsn) for e in entries]  # every part completes at this commit
         if entries or lsn > self.stats.flushed_lsn:
             self.coordinator.register_flush(self.slot_name, entries, lsn)
         self.pending.clear()
