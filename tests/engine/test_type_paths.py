@@ -157,11 +157,10 @@ CREATE DOMAIN dom_int_arr AS integer[];
 
 
 @pytest.fixture(scope="module")
-def db_url() -> Iterator[str]:
-    """A throwaway server holding the all-types table and the refusal tables."""
-    server = LocalPostgres().start()
+def db_url(postgres: LocalPostgres) -> Iterator[str]:
+    """A database on the session server holding the all-types table and the refusal tables."""
+    url = postgres.create_database("type_paths")
     try:
-        url = server.url()
         with connect(url) as conn:
             conn.execute(SCHEMA)
             conn.execute(f"CREATE PUBLICATION {SLOT} FOR ALL TABLES")
@@ -174,7 +173,9 @@ def db_url() -> Iterator[str]:
                              (literal,))
         yield url
     finally:
-        server.stop()
+        with connect(url) as conn:
+            conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                         "WHERE slot_name = %s", (SLOT,))  # its WAL is not kept for the rest of the session
 
 
 @pytest.fixture(scope="module")
