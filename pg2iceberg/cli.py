@@ -153,5 +153,4 @@ def run_supervised(config: "object", mode: str, *, tables: tuple[str, ...] = (),
             return run_console(supervisor)
     from pg2iceberg.headless import run_headless
 
-    run_headless(supervisor)
-    return EXIT_OK
+    return run_headless(supervisor)

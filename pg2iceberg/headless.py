@@ -20,7 +20,8 @@ from pg2iceberg.runtime.status import PipelineStatus
 from pg2iceberg.runtime.supervisor import Supervisor
 from pg2iceberg.secrets import redact
 
-_LSN_FIELDS = {"lsn", "server_lsn", "confirmed_lsn", "materialized_lsn", "anchor_lsn"}
+_LSN_FIELDS = {"lsn", "server_lsn", "confirmed_lsn", "materialized_lsn", "anchor_lsn", "cursor_lsn",
+               "position_lsn"}
 
 
 def _ts(at: float | None = None) -> str:
@@ -67,18 +68,19 @@ class JsonLines:
             self.out.flush()
 
 
-def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out: TextIO = sys.stdout) -> None:
+def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out: TextIO = sys.stdout) -> int:
     """Run the supervisor in a thread, printing status and events until it ends.
 
-    Raises whatever the supervisor's run raised (after an ``error`` event was printed).
+    Returns the run's exit code; raises whatever the run raised (after an ``error`` event).
     """
     lines = JsonLines(out)
     supervisor.events.subscribe(lambda e: lines.write(event_record(e), e.at))
     failure: list[BaseException] = []
+    exit_code: list[int] = []
 
     def body() -> None:
         try:
-            supervisor.run()
+            exit_code.append(supervisor.run())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             failure.append(exc)
 
@@ -89,3 +91,4 @@ def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out:
         lines.write(status_record(supervisor.status()))
     if failure:
         raise failure[0]
+    return exit_code[0] if exit_code else 0

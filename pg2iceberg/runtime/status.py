@@ -46,6 +46,10 @@ class WorkerStatus:
     heartbeat_age_s: float
     tables: tuple[str, ...]
     alive: bool
+    group: str = ""
+    cursor_lsn: int | None = None  # the lowest applied position over its tables
+    last_commit_at: float | None = None
+    state: str = "running"  # running, lagging, dead
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +61,20 @@ class PipelineStatus:
     server_lsn: int | None = None
     confirmed_lsn: int | None = None
     lag_bytes: int | None = None
+    lag_s: float | None = None  # age of the oldest change not yet materialized
+    retained_bytes: int | None = None  # WAL the slot keeps on the server
+    slot_active: bool | None = None
+    wal_status: str | None = None  # pg_replication_slots.wal_status: reserved, extended, unreserved, lost
     changes_total: int = 0
     changes_per_s: float = 0.0
+    changes_history: tuple[float, ...] = ()  # recent changes/s samples, oldest first (sparkline)
     tables: tuple[TableStatus, ...] = ()
     workers: tuple[WorkerStatus, ...] = ()
+    materializing_paused: bool = False
+    running_commands: tuple[str, ...] = ()
+    config_path: str | None = None
+    config_error: str | None = None  # the last rejected reload, until a valid one
+    restart_needed: tuple[str, ...] = ()  # changed keys that apply only after a restart
     error: str | None = None
     updated_at: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)

@@ -1,7 +1,10 @@
 """The supervisor: runs a mode's engine threads, publishes status, takes commands.
 
 Front ends (headless, console) build one :class:`Supervisor`, call :meth:`run` (blocking,
-in a thread of their choice), read :meth:`status` and subscribe to :attr:`events`.
+in a thread of their choice), read :meth:`status`, subscribe to :attr:`events` and send
+commands with :meth:`submit` (they run in their own threads and report by events).
+One-shot modes (compact, maintain, verify, cleanup) run their command through
+:meth:`execute`, so a keybinding and a CLI flag do exactly the same thing.
 :meth:`stop` asks for a graceful stop: the WAL writer stages what is committed and acks only
 what is registered, the materializer finishes its current commit.
 """
@@ -15,12 +18,15 @@ from dataclasses import replace
 from typing import Callable
 
 from pg2iceberg.config import Config
-from pg2iceberg.errors import Pg2IcebergError, TerminalError
+from pg2iceberg.errors import ConfigError, Pg2IcebergError, TerminalError
+from pg2iceberg.runtime import commands as c
+from pg2iceberg.runtime.dispatch import handler_for
 from pg2iceberg.runtime.events import EventBus
 from pg2iceberg.runtime.pipeline import Pipeline
 from pg2iceberg.runtime.status import PipelineStatus
 
 log = logging.getLogger("pg2iceberg")
+ONE_SHOT = {"compact": c.Compact, "maintain": c.Maintain}
 
 
 class Supervisor:
@@ -35,6 +41,9 @@ class Supervisor:
         self._status = PipelineStatus(state="starting", mode=mode)
         self._status_lock = threading.Lock()
         self._failure: BaseException | None = None
+        self.pipeline: Pipeline | None = None  # the running pipeline (streaming modes)
+        self.materializing_paused = threading.Event()
+        self._running: set[str] = set()
 
     # -- status --------------------------------------------------------------------------
 
@@ -68,16 +77,27 @@ class Supervisor:
             self.set_state("error", error=message)
         self.stop_event.set()
 
-    def run(self) -> None:
-        """Run the mode to its end (one-shot modes) or until stopped; raise on failure."""
-        pipeline = Pipeline(self.config, self)
+    def run(self) -> int:
+        """Run the mode to its end (one-shot modes) or until stopped; return the exit code.
+
+        Raises the terminal error that stopped the run, if any.
+        """
+        exit_code = 0
+        pipeline = self.pipeline = Pipeline(self.config, self)
         try:
             if self.mode == "snapshot-only":
                 pipeline.snapshot_only(self.only_tables)
             elif self.mode == "single":
                 pipeline.run_single()
+            elif self.mode == "verify":
+                exit_code = self._one_shot(c.Verify(tables=self.only_tables))
+            elif self.mode in ONE_SHOT:
+                tables = self.only_tables or (None,)
+                exit_code = max(self._one_shot(ONE_SHOT[self.mode](t)) for t in tables)
             else:
                 raise TerminalError(f"mode {self.mode} is not available yet")
+        except ConfigError:
+            raise
         except Pg2IcebergError as exc:
             self.fail(exc)
         except Exception as exc:  # noqa: BLE001 - surfaced as an error event + exit 1
@@ -88,6 +108,63 @@ class Supervisor:
         if self._failure is not None:
             raise self._failure
         self.set_state("stopping")  # the contract's states; the process exits right after
+        return exit_code
+
+    def _one_shot(self, command: c.Command) -> int:
+        outcome = self.execute(command)
+        if not outcome.ok and outcome.exit_code == 0:
+            raise TerminalError(outcome.summary)
+        return outcome.exit_code
+
+    # -- commands ------------------------------------------------------------------------
+
+    def execute(self, command: c.Command) -> c.CommandOutcome:
+        """Carry out a command in this thread, with ``command_started``/``command_finished`` events.
+
+        Errors become an outcome with ``ok=False`` and the reason; a ConfigError is re-raised
+        (it is the caller's mistake, exit 2).
+        """
+        name = c.command_name(command)
+        self.events.emit("command_started", command=name, **_fields(command))
+        try:
+            outcome = handler_for(command)(self, command)
+        except ConfigError:
+            raise
+        except Pg2IcebergError as exc:
+            outcome = c.CommandOutcome(ok=False, summary=str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported, the pipeline keeps running
+            log.exception("%s failed", name)
+            outcome = c.CommandOutcome(ok=False, summary=f"{type(exc).__name__}: {exc}")
+        self.events.emit("command_finished", command=name, ok=outcome.ok, summary=outcome.summary,
+                         details=outcome.details)
+        return outcome
+
+    def submit(self, command: c.Command) -> bool:
+        """Run a command in its own thread; returns False (and says why) if one like it runs."""
+        name = c.command_name(command)
+        with self._status_lock:
+            if name in self._running:
+                busy = True
+            else:
+                busy = False
+                self._running.add(name)
+        if busy:
+            self.events.emit("command_rejected", command=name, reason=f"{name} is already running")
+            return False
+        self.publish(lambda s: replace(s, running_commands=tuple(sorted(self._running))))
+
+        def body() -> None:
+            try:
+                self.execute(command)
+            except ConfigError as exc:
+                self.events.emit("command_finished", command=name, ok=False, summary=str(exc), details={})
+            finally:
+                with self._status_lock:
+                    self._running.discard(name)
+                self.publish(lambda s: replace(s, running_commands=tuple(sorted(self._running))))
+
+        threading.Thread(target=body, name=f"command-{name}", daemon=True).start()
+        return True
 
     def spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
         """Start an engine thread whose failure stops the whole run."""
@@ -104,3 +181,8 @@ class Supervisor:
         thread.start()
         return thread
 
+
+
+def _fields(command: c.Command) -> dict[str, object]:
+    """A command's fields for its events (the cleanup confirmation is not repeated)."""
+    return {k: getattr(command, k) for k in getattr(command, "__slots__", ()) if k != "confirm"}
