@@ -76,5 +76,6 @@ class PipelineStatus:
     config_error: str | None = None  # the last rejected reload, until a valid one
     restart_needed: tuple[str, ...] = ()  # changed keys that apply only after a restart
     error: str | None = None
+    stopped_reason: str | None = None  # why the pipeline stopped when nobody asked to quit
     updated_at: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)

@@ -43,6 +43,7 @@ class Supervisor:
         self._failure: BaseException | None = None
         self.pipeline: Pipeline | None = None  # the running pipeline (streaming modes)
         self.materializing_paused = threading.Event()
+        self.finished = threading.Event()  # set when run() has returned or raised
         self._running: set[str] = set()
 
     # -- status --------------------------------------------------------------------------
@@ -62,10 +63,10 @@ class Supervisor:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Ask every engine thread to stop gracefully."""
+    def stop(self, reason: str | None = None) -> None:
+        """Ask every engine thread to stop gracefully; ``reason`` is shown by the front ends."""
         if not self.stop_event.is_set():
-            self.set_state("stopping")
+            self.publish(lambda s: replace(s, state="stopping", stopped_reason=reason or s.stopped_reason))
             self.stop_event.set()
 
     def fail(self, exc: BaseException) -> None:
@@ -105,6 +106,7 @@ class Supervisor:
             self.fail(TerminalError(f"{type(exc).__name__}: {exc}"))
         finally:
             pipeline.close()
+            self.finished.set()
         if self._failure is not None:
             raise self._failure
         self.set_state("stopping")  # the contract's states; the process exits right after
