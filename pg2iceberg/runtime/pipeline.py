@@ -50,10 +50,14 @@ def stream_store(config: Config) -> StreamStore:
 class Pipeline:
     """The engine parts of one run, created lazily and closed together."""
 
-    def __init__(self, config: Config, supervisor: "Supervisor"):
-        self.config = config
+    def __init__(self, supervisor: "Supervisor"):
         self.sup = supervisor
         self._closers: list = []
+
+    @property
+    def config(self) -> Config:
+        """The supervisor's current config: hot settings change under a live reload."""
+        return self.sup.config
 
     def close(self) -> None:
         """Close every connection opened for this run."""

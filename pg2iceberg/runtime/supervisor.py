@@ -84,7 +84,7 @@ class Supervisor:
         Raises the terminal error that stopped the run, if any.
         """
         exit_code = 0
-        pipeline = self.pipeline = Pipeline(self.config, self)
+        pipeline = self.pipeline = Pipeline(self)
         try:
             if self.mode == "snapshot-only":
                 pipeline.snapshot_only(self.only_tables)
