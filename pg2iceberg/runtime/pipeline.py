@@ -12,6 +12,7 @@ Start-up order in single mode:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -53,6 +54,10 @@ class Pipeline:
     def __init__(self, supervisor: "Supervisor"):
         self.sup = supervisor
         self._closers: list = []
+        # Set while streaming, for commands that act on the live run (runtime/live_actions.py).
+        self.targets: dict[str, IcebergTarget] = {}
+        self.system_id: str | None = None
+        self.materialize_lock = threading.Lock()  # held for each materializer cycle
 
     @property
     def config(self) -> Config:
@@ -96,7 +101,12 @@ class Pipeline:
         if not todo:
             return
         self.sup.set_state("snapshotting")
+        self.copy_tables(todo, targets, snapshot_name=snapshot_name, system_id=system_id,
+                         anchored=anchored)
 
+    def copy_tables(self, todo: dict[str, int], targets: dict[str, IcebergTarget], *,
+                    snapshot_name: str | None, system_id: str, anchored: bool) -> None:
+        """Copy tables (name → anchor LSN) two at a time, publishing progress and events."""
         def progress(p: CopyProgress) -> None:
             snap = SnapshotProgress(p.rows, p.total_rows_estimate, p.rows_per_s, p.done)
             self.sup.publish(lambda s: replace(s, tables=tuple(
@@ -226,15 +236,20 @@ class Pipeline:
         probe = StatusProbe(self.config, self._coordinator(), targets, self.sup, writer.stats)
         threads = [self.sup.spawn("wal-writer", lambda: writer.run(self.sup.stop_event))]
 
+        self.targets, self.system_id = targets, system_id
+
         def materialize_loop() -> None:
             while not self.sup.stop_event.is_set():
                 materializer.coordinator.heartbeat(SINGLE_GROUP, SINGLE_GROUP, targets)
-                materializer.cycle(targets)
+                if not self.sup.materializing_paused.is_set():
+                    with self.materialize_lock:
+                        materializer.cycle(targets)
                 probe.refresh()
                 self.sup.stop_event.wait(self.config.sink.materializer_interval_s)
             threads[0].join()
-            if self.sup.status().state != "error":
-                materializer.cycle(targets)  # what the writer staged while stopping
+            if self.sup.status().state != "error" and not self.sup.materializing_paused.is_set():
+                with self.materialize_lock:
+                    materializer.cycle(targets)  # what the writer staged while stopping
 
         threads.append(self.sup.spawn("materializer", materialize_loop))
         while not self.sup.stop_event.is_set():

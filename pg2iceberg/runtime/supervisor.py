@@ -20,6 +20,7 @@ from typing import Callable
 from pg2iceberg.config import Config
 from pg2iceberg.errors import ConfigError, Pg2IcebergError, TerminalError
 from pg2iceberg.runtime import commands as c
+from pg2iceberg.runtime.config_watch import ConfigWatcher
 from pg2iceberg.runtime.dispatch import handler_for
 from pg2iceberg.runtime.events import EventBus
 from pg2iceberg.runtime.pipeline import Pipeline
@@ -27,6 +28,7 @@ from pg2iceberg.runtime.status import PipelineStatus
 
 log = logging.getLogger("pg2iceberg")
 ONE_SHOT = {"compact": c.Compact, "maintain": c.Maintain}
+LONG_RUNNING = {"single", "stream-only", "materializer-only"}  # these watch the config file
 
 
 class Supervisor:
@@ -85,6 +87,8 @@ class Supervisor:
         """
         exit_code = 0
         pipeline = self.pipeline = Pipeline(self)
+        if self.mode in LONG_RUNNING and self.config.path is not None:
+            ConfigWatcher(self, self.config.path).start()
         try:
             if self.mode == "snapshot-only":
                 pipeline.snapshot_only(self.only_tables)
