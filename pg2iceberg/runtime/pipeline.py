@@ -24,13 +24,16 @@ from pg2iceberg.iceberg.tables import IcebergTarget, bind_table, open_catalog
 from pg2iceberg.lsn import parse_lsn
 from pg2iceberg.materializer.worker import BatchCommitted, Materializer
 from pg2iceberg.runtime.status import SnapshotProgress, TableStatus
+from pg2iceberg.runtime.upkeep import MaintenanceSchedule
 from pg2iceberg.runtime.status_probe import StatusProbe
 from pg2iceberg.runtime.snapshotter import CopyProgress, copy_table
 from pg2iceberg.source import preflight
 from pg2iceberg.source.connection import connect
 from pg2iceberg.source.replication import ReplicationConnection
+from pg2iceberg.source.slot_health import read_slot_health
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.files import StreamStore
+from pg2iceberg.stream.leases import table_guard
 from pg2iceberg.stream.writer import FlushPolicy, WalWriter
 
 if TYPE_CHECKING:
@@ -233,7 +236,13 @@ class Pipeline:
 
         materializer = Materializer(coordinator=self._coordinator(), store=store, system_id=system_id,
                                     group_id=SINGLE_GROUP, on_commit=committed)
-        probe = StatusProbe(self.config, self._coordinator(), targets, self.sup, writer.stats)
+        materializer.table_guard = table_guard(materializer.coordinator.conn, cfg.state.coordinator_schema,
+                                               f"materializer:{SINGLE_GROUP}")  # compaction leases
+        maintenance = MaintenanceSchedule(self.sup)
+        health_conn = connect(cfg.source.postgres.dsn, application_name="pg2iceberg-status")
+        self._closers.append(health_conn.close)
+        probe = StatusProbe(self.config, self._coordinator(), targets, self.sup, writer.stats,
+                            slot_reader=lambda: read_slot_health(health_conn, cfg.source.slot_name))
         threads = [self.sup.spawn("wal-writer", lambda: writer.run(self.sup.stop_event))]
 
         self.targets, self.system_id = targets, system_id
@@ -245,6 +254,7 @@ class Pipeline:
                     with self.materialize_lock:
                         materializer.cycle(targets)
                 probe.refresh()
+                maintenance.tick()
                 self.sup.stop_event.wait(self.config.sink.materializer_interval_s)
             threads[0].join()
             if self.sup.status().state != "error" and not self.sup.materializing_paused.is_set():

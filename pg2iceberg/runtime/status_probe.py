@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from pg2iceberg.config import Config
 from pg2iceberg.iceberg.tables import IcebergTarget
 from pg2iceberg.runtime.status import TableStatus, WorkerStatus
+from pg2iceberg.source.slot_health import SlotHealth
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.writer import WriterStats
 
 HEARTBEAT_TTL_S = 30.0  # a worker silent for longer is dead; its tables move
+RATE_SAMPLES = 30  # changes/s samples kept for the sparkline (one per ~2 s)
 
 if TYPE_CHECKING:
     from pg2iceberg.runtime.supervisor import Supervisor
@@ -30,8 +33,11 @@ class StatusProbe:
     """
 
     def __init__(self, config: Config, coordinator: Coordinator, targets: dict[str, IcebergTarget],
-                 supervisor: "Supervisor", writer: WriterStats | None):
+                 supervisor: "Supervisor", writer: WriterStats | None,
+                 slot_reader: Callable[[], SlotHealth] | None = None):
         self.config = config
+        self.slot_reader = slot_reader
+        self._history: deque[float] = deque(maxlen=RATE_SAMPLES)
         self.coordinator = coordinator
         self.targets = targets
         self.sup = supervisor
@@ -69,9 +75,28 @@ class StatusProbe:
         rate = (changes - before) / (now - then) if now > then else 0.0
         if now - then >= 2.0:
             self._rate_mark = (now, changes)
+            self._history.append(round(rate, 1))
         server, confirmed = (self.writer.server_lsn, self.writer.flushed_lsn) if self.writer else (None, None)
+        slot = self._slot_health()
+        if slot is not None:
+            server = slot.server_lsn
+            confirmed = slot.confirmed_lsn if slot.confirmed_lsn is not None else confirmed
+        ages = [t.backlog_oldest_age_s for t in tables.values() if t.backlog_oldest_age_s is not None]
         ordered = tuple(tables[t.name] for t in self.sup.status().tables if t.name in tables)
         self.sup.publish(lambda s: replace(
             s, tables=ordered or tuple(tables.values()), server_lsn=server, confirmed_lsn=confirmed,
-            lag_bytes=(server - confirmed) if server is not None and confirmed is not None else None,
-            changes_total=changes, changes_per_s=round(rate, 1), workers=workers))
+            lag_bytes=max(server - confirmed, 0) if server is not None and confirmed is not None else None,
+            lag_s=round(max(ages), 1) if ages else 0.0,
+            retained_bytes=slot.retained_bytes if slot else s.retained_bytes,
+            slot_active=slot.active if slot else s.slot_active, wal_status=slot.wal_status if slot else s.wal_status,
+            changes_total=changes, changes_per_s=round(rate, 1), changes_history=tuple(self._history),
+            workers=workers))
+
+    def _slot_health(self) -> SlotHealth | None:
+        """The slot's reading, or None when it cannot be read now (shown as unknown)."""
+        if self.slot_reader is None:
+            return None
+        try:
+            return self.slot_reader()
+        except Exception:  # noqa: BLE001 - a status reading must never stop the pipeline
+            return None

@@ -162,3 +162,17 @@ def test_config_reload_applies_hot_keys_reports_restart_keys_and_rejects_bad_fil
     live.wait_for("third reload", lambda: len(live.named("config_reloaded")) == 3)
     assert live.sup.status().config_error is None
     assert live.sup.config.sink.flush_interval_s == 1.0
+
+
+def test_status_shows_the_slot_as_the_server_sees_it(live: LiveRun, pg_url: str) -> None:
+    live.caught_up(pg_url)
+    live.wait_for("a slot reading", lambda: live.sup.status().wal_status is not None)
+    status = live.sup.status()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        active, wal_status = conn.execute(
+            "SELECT active, wal_status FROM pg_replication_slots WHERE slot_name = %s",
+            (live.sup.config.source.slot_name,)).fetchone()
+    assert (status.slot_active, status.wal_status) == (active, wal_status) == (True, "reserved")
+    assert status.server_lsn is not None and status.confirmed_lsn is not None
+    assert status.server_lsn >= status.confirmed_lsn and status.lag_bytes == status.server_lsn - status.confirmed_lsn
+    assert status.retained_bytes is not None and status.retained_bytes >= 0
