@@ -9,8 +9,9 @@ into the same commit. Tables are processed in a fixed (sorted) order.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
 import pyarrow as pa
 
@@ -50,8 +51,10 @@ class Materializer:
 
     def __init__(self, *, coordinator: Coordinator, store: StreamStore, system_id: str,
                  group_id: str, max_batch_rows: int = 500_000,
-                 on_commit: Callable[[BatchCommitted], None] | None = None):
+                 on_commit: Callable[[BatchCommitted], None] | None = None,
+                 table_guard: Callable[[str], ContextManager[bool]] | None = None):
         self.coordinator = coordinator
+        self.table_guard = table_guard  # holds a table while applying; yields False: leased, skip
         self.store = store
         self.system_id = system_id
         self.group_id = group_id
@@ -62,11 +65,12 @@ class Materializer:
         """Apply everything staged for ``targets`` (fixed order); returns what was committed."""
         done = []
         for name in sorted(targets):
-            while True:
-                committed = self.apply_one(name, targets[name])
-                if committed is None:
-                    break
-                done.append(committed)
+            with self.table_guard(name) if self.table_guard else nullcontext(True) as free:
+                while free:
+                    committed = self.apply_one(name, targets[name])
+                    if committed is None:
+                        break
+                    done.append(committed)
         return done
 
     def apply_one(self, name: str, target: IcebergTarget) -> BatchCommitted | None:

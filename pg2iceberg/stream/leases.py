@@ -1,0 +1,103 @@
+"""Per-table leases in the coordinator (``{schema}.leases``): who may commit to a table now.
+
+Contract: a lease row names a table, its holder and an expiry. At most one unexpired holder
+exists per table: :meth:`Leases.acquire` succeeds only when the row is missing, expired, or
+already held by the same holder, in one statement. A holder that dies loses its lease at the
+expiry, so nobody is blocked forever. Leases avoid wasted work and commit races (a long
+compaction against a 1 s materializer); they are not what keeps data safe: every Iceberg
+commit still checks, optimistically, that the snapshot it read is still current.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Callable, ContextManager, Iterator
+
+import psycopg
+
+from pg2iceberg.sqlident import quote_ident
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.leases (
+  table_name text PRIMARY KEY, holder text NOT NULL, purpose text NOT NULL,
+  acquired_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL)
+"""
+
+
+def holder_id(purpose: str) -> str:
+    """A holder name unique to this process and call (``compact@host:pid:abcd``)."""
+    return f"{purpose}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Leases:
+    """Lease rows on one coordinator connection (use it from one thread)."""
+
+    def __init__(self, conn: psycopg.Connection, schema: str):
+        self.conn = conn
+        self.schema = schema
+        self.s = quote_ident(schema)
+        self._ready = False
+
+    def ensure(self) -> None:
+        """Create the lease table when missing (serialized, so concurrent starts are fine)."""
+        if self._ready:
+            return
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            for statement in _DDL.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement.replace("{s}", self.s))
+        self._ready = True
+
+    def acquire(self, table_name: str, holder: str, ttl_s: float, purpose: str = "") -> bool:
+        """Take (or renew) the lease of ``table_name``; False when someone else holds it."""
+        self.ensure()
+        row = self.conn.execute(
+            f"INSERT INTO {self.s}.leases AS l (table_name, holder, purpose, expires_at) "
+            "VALUES (%s, %s, %s, now() + make_interval(secs => %s)) ON CONFLICT (table_name) DO UPDATE "
+            "SET holder = EXCLUDED.holder, purpose = EXCLUDED.purpose, expires_at = EXCLUDED.expires_at, "
+            "acquired_at = CASE WHEN l.holder = EXCLUDED.holder THEN l.acquired_at ELSE now() END "
+            "WHERE l.holder = EXCLUDED.holder OR l.expires_at < now() RETURNING holder",
+            (table_name, holder, purpose or holder.split("@", 1)[0], ttl_s)).fetchone()
+        return row is not None
+
+    def release(self, table_name: str, holder: str) -> None:
+        """Give the lease back (only if ``holder`` still has it)."""
+        self.ensure()
+        self.conn.execute(f"DELETE FROM {self.s}.leases WHERE table_name = %s AND holder = %s",
+                          (table_name, holder))
+
+    def holder(self, table_name: str) -> str | None:
+        """The unexpired holder of ``table_name``'s lease, or None."""
+        self.ensure()
+        row = self.conn.execute(
+            f"SELECT holder FROM {self.s}.leases WHERE table_name = %s AND expires_at >= now()",
+            (table_name,)).fetchone()
+        return str(row[0]) if row else None
+
+    @contextmanager
+    def held(self, table_name: str, holder: str, ttl_s: float, *, wait_s: float = 0.0,
+             poll_s: float = 0.2, purpose: str = "") -> Iterator[bool]:
+        """Hold the lease for the ``with`` body; yields False (holding nothing) if it stayed busy."""
+        deadline = time.monotonic() + wait_s
+        got = self.acquire(table_name, holder, ttl_s, purpose)
+        while not got and time.monotonic() < deadline:
+            time.sleep(poll_s)
+            got = self.acquire(table_name, holder, ttl_s, purpose)
+        try:
+            yield got
+        finally:
+            if got:
+                self.release(table_name, holder)
+
+
+def table_guard(conn: psycopg.Connection, schema: str, holder: str,
+                ttl_s: float = 600.0) -> Callable[[str], ContextManager[bool]]:
+    """A materializer's guard: ``with guard(table) as free:`` holds the table while it applies."""
+    leases = Leases(conn, schema)
+    return lambda table_name: leases.held(table_name, holder, ttl_s, purpose="materialize")
