@@ -30,6 +30,7 @@ from pg2iceberg.runtime.snapshotter import CopyProgress, copy_table
 from pg2iceberg.source import preflight
 from pg2iceberg.source.connection import connect
 from pg2iceberg.source.replication import ReplicationConnection
+from pg2iceberg.source.slot_health import read_slot_health
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.files import StreamStore
 from pg2iceberg.stream.leases import table_guard
@@ -238,7 +239,10 @@ class Pipeline:
         materializer.table_guard = table_guard(materializer.coordinator.conn, cfg.state.coordinator_schema,
                                                f"materializer:{SINGLE_GROUP}")  # compaction leases
         maintenance = MaintenanceSchedule(self.sup)
-        probe = StatusProbe(self.config, self._coordinator(), targets, self.sup, writer.stats)
+        health_conn = connect(cfg.source.postgres.dsn, application_name="pg2iceberg-status")
+        self._closers.append(health_conn.close)
+        probe = StatusProbe(self.config, self._coordinator(), targets, self.sup, writer.stats,
+                            slot_reader=lambda: read_slot_health(health_conn, cfg.source.slot_name))
         threads = [self.sup.spawn("wal-writer", lambda: writer.run(self.sup.stop_event))]
 
         self.targets, self.system_id = targets, system_id
