@@ -61,6 +61,7 @@ class Pipeline:
         self.targets: dict[str, IcebergTarget] = {}
         self.system_id: str | None = None
         self.materialize_lock = threading.Lock()  # held for each materializer cycle
+        self.replication: ReplicationConnection | None = None  # holds the slot (cleanup tells it from others)
 
     @property
     def config(self) -> Config:
@@ -174,6 +175,7 @@ class Pipeline:
             self.sup.events.emit("publication_created", publication=cfg.source.publication_name)
         repl = ReplicationConnection(cfg.source.postgres.dsn, cfg.source.slot_name)
         self._closers.append(repl.close)
+        self.replication = repl
         system_id = repl.identify_system().system_id
         slot = preflight.find_slot(src, cfg.source.slot_name)
         checkpoint = coord.checkpoint(cfg.source.slot_name)
