@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Mapping
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
@@ -34,6 +34,7 @@ LSN_PROPERTY = "pg2iceberg.lsn"
 SYSTEM_ID_PROPERTY = "pg2iceberg.system-id"
 SNAPSHOT_PROPERTY = "pg2iceberg.snapshot"  # "anchored" or "unanchored" on initial copies
 
+RETRIES_PROPERTY = "commit.retry.num-retries"
 CATALOG_NAME = "default"  # pyiceberg's default name; SQL catalogs scope tables by it
 
 TABLE_PROPERTIES = {
@@ -41,6 +42,10 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "20",
     "write.parquet.compression-codec": "zstd",
+    # pyiceberg would otherwise retry a commit that lost a race by re-applying it on the newer
+    # snapshot (fast appends without any check): a stale materializer would then apply a batch
+    # twice. Our commits are derived from the snapshot they start from, so a lost race must fail.
+    RETRIES_PROPERTY: "0",
 }
 
 
@@ -235,4 +240,19 @@ def bind_table(catalog: Catalog, namespace: str, iceberg_name: str, info: TableI
                                else UNPARTITIONED_PARTITION_SPEC)
         table = catalog.create_table(identifier, schema=schema, partition_spec=spec,
                                      properties=TABLE_PROPERTIES)
-    return IcebergTarget(info=info, table=table, column_types=ctypes)
+    return IcebergTarget(info=info, table=_without_commit_retries(catalog, identifier, table),
+                         column_types=ctypes)
+
+
+def _without_commit_retries(catalog: Catalog, identifier: tuple[str, str], table: Table) -> Table:
+    """``table`` with pyiceberg's commit retries off (tables made by an older version lack it)."""
+    for _ in range(10):
+        if table.properties.get(RETRIES_PROPERTY) == "0":
+            return table
+        try:
+            with table.transaction() as txn:
+                txn.set_properties({RETRIES_PROPERTY: "0"})
+        except CommitFailedException:  # another process committed meanwhile: look again
+            table = catalog.load_table(identifier)
+    raise TerminalError(f"{'.'.join(identifier)}: could not set {RETRIES_PROPERTY}=0 "
+                        "(too many concurrent commits); start again")

@@ -77,5 +77,6 @@ class PipelineStatus:
     restart_needed: tuple[str, ...] = ()  # changed keys that apply only after a restart
     error: str | None = None
     stopped_reason: str | None = None  # why the pipeline stopped when nobody asked to quit
+    waiting_for: str | None = None  # what a materializer-only worker waits for (stream writer, copies)
     updated_at: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)

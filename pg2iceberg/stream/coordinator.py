@@ -80,6 +80,20 @@ class SnapshotState:
     rows: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConsumerRow:
+    """A registered materializer worker, with its cursor rows summed up."""
+
+    worker_id: str
+    group_id: str
+    heartbeat_age_s: float
+    tables: list[str]
+    host: str | None
+    pid: int | None
+    cursor_lsn: int | None  # the lowest cursor row of this worker over the tables it holds
+    last_commit_at: float | None  # epoch seconds of its latest cursor row
+
+
 class Coordinator:
     """Access to the coordinator tables; one short transaction per call, thread-safe by
     using its own connection per thread of use (callers create one per thread)."""
@@ -201,6 +215,21 @@ class Coordinator:
             "SELECT worker_id, extract(epoch FROM now() - heartbeat_at), tables FROM {s}.consumers "
             "ORDER BY worker_id")).fetchall()
         return [(str(r[0]), float(r[1]), list(r[2])) for r in rows]
+
+    def consumer_rows(self) -> list[ConsumerRow]:
+        """Every registered worker with its heartbeat age and its cursor rows (keyed by worker id)."""
+        rows = self.conn.execute(self._q(
+            "SELECT c.worker_id, c.group_id, extract(epoch FROM now() - c.heartbeat_at), c.tables, c.host, "
+            "c.pid, (SELECT min(u.last_lsn) FROM {s}.cursors u WHERE u.group_id = c.worker_id "
+            "AND c.tables ? u.table_name), (SELECT extract(epoch FROM max(u.updated_at)) FROM {s}.cursors u "
+            "WHERE u.group_id = c.worker_id) FROM {s}.consumers c ORDER BY c.worker_id")).fetchall()
+        return [ConsumerRow(str(r[0]), str(r[1]), float(r[2]), list(r[3]), r[4], r[5],
+                            None if r[6] is None else int(r[6]), None if r[7] is None else float(r[7]))
+                for r in rows]
+
+    def remove_consumer(self, worker_id: str) -> None:
+        """Unregister a worker that stops cleanly, so the others take its tables at once."""
+        self.conn.execute(self._q("DELETE FROM {s}.consumers WHERE worker_id = %s"), (worker_id,))
 
     # -- meta -----------------------------------------------------------------------------
 
