@@ -139,7 +139,7 @@ class Pipeline:
         src = connect(self.config.source.postgres.dsn)
         self._closers.append(src.close)
         preflight.check_server(src, needs_slot=False)
-        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables])
+        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
         coord = self._coordinator()
         coord.ensure_schema()
         system_id = str(src.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
@@ -167,7 +167,7 @@ class Pipeline:
         src = connect(cfg.source.postgres.dsn)
         self._closers.append(src.close)
         preflight.check_server(src, needs_slot=True)
-        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables])
+        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
         coord = self._coordinator()
         coord.ensure_schema()
         if preflight.ensure_publication(src, cfg.source.publication_name, infos):
@@ -275,3 +275,8 @@ class Pipeline:
         self.sup.publish(lambda s: replace(s, tables=tuple(
             TableStatus(name=t.name, iceberg_name=f"{self.config.sink.namespace}.{t.iceberg_name}")
             for t in tables)))
+
+
+def _key_overrides(tables: list[TableConfig]) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The configured ``primary_key`` of each table that has one."""
+    return {(t.schema, t.table): t.primary_key for t in tables if t.primary_key}

@@ -6,11 +6,12 @@ Every check names what is missing and how to fix it; nothing is changed by the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import psycopg
 
 from pg2iceberg.errors import TerminalError
+from pg2iceberg.source.key_override import apply_key_override
 from pg2iceberg.source.schema import TableInfo, describe_table
 from pg2iceberg.sqlident import quote_ident
 
@@ -55,8 +56,12 @@ def check_free_slot(conn: psycopg.Connection) -> None:
                             "or drop an unused slot (SELECT * FROM pg_replication_slots)")
 
 
-def describe_tables(conn: psycopg.Connection, names: Sequence[tuple[str, str]]) -> list[TableInfo]:
-    """Describe every configured table; a missing or unreplicable one is an error naming it."""
+def describe_tables(conn: psycopg.Connection, names: Sequence[tuple[str, str]],
+                    key_overrides: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> list[TableInfo]:
+    """Describe every configured table; a missing or unreplicable one is an error naming it.
+
+    ``key_overrides`` maps (schema, table) to a configured ``primary_key`` (see key_override.py).
+    """
     infos, problems = [], []
     for schema, table in names:
         info = describe_table(conn, schema, table)
@@ -64,12 +69,20 @@ def describe_tables(conn: psycopg.Connection, names: Sequence[tuple[str, str]]) 
         if info is None:
             problems.append(f"table {display} does not exist (or is not a table)")
             continue
+        override = (key_overrides or {}).get((schema, table))
+        if override:
+            try:
+                info = apply_key_override(conn, info, override)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
         if not info.primary_key:
             fix = f"ALTER TABLE {info.qualified_sql} REPLICA IDENTITY FULL"
-            problems.append(f"table {display} has no primary key; pg2iceberg needs one to match rows "
-                            f"(tables with REPLICA IDENTITY FULL are not supported yet; add a primary "
-                            f"key, e.g. ALTER TABLE {info.qualified_sql} ADD PRIMARY KEY (...); {fix} "
-                            "will be the alternative)")
+            problems.append(
+                f"table {display} has no primary key; pg2iceberg needs one to match rows: add one "
+                f"(ALTER TABLE {info.qualified_sql} ADD PRIMARY KEY (...)), or, when a unique index on "
+                f"NOT NULL columns exists, name them in the config (tables[{display}].primary_key) "
+                f"(tables with REPLICA IDENTITY FULL and no key are not supported yet)")
             continue
         row = conn.execute("SELECT has_table_privilege(%s, 'SELECT')", (info.oid,)).fetchone()
         if not row or not row[0]:
