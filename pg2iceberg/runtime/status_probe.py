@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Callable
 
 from pg2iceberg.config import Config
 from pg2iceberg.iceberg.tables import IcebergTarget
-from pg2iceberg.runtime.status import TableStatus, WorkerStatus
+from pg2iceberg.materializer.assignment import heartbeat_ttl_s
+from pg2iceberg.runtime.status import TableStatus
+from pg2iceberg.runtime.worker_status import lagging_after_s, worker_statuses
 from pg2iceberg.source.slot_health import SlotHealth
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.writer import WriterStats
@@ -58,17 +60,19 @@ class StatusProbe:
                 base, rows=_int(summary, "total-records"), data_files=_int(summary, "total-data-files"),
                 delete_files=_int(summary, "total-delete-files"), snapshots=len(table.metadata.snapshots),
                 last_commit_at=snap.timestamp_ms / 1000 if snap else None)
+        # What is registered is read BEFORE the backlog: a file registered in between then shows
+        # as backlog instead of being claimed as materialized.
+        flushed = self.writer.flushed_lsn if self.writer else self._registered_lsn()
         backlog = self.coordinator.backlog(positions)
-        flushed = self.writer.flushed_lsn if self.writer else None
         for name, (files, rows, nbytes, age) in backlog.items():
             position = positions[name]
             # An idle table is complete up to everything the writer has staged.
             materialized = max(position, flushed) if files == 0 and flushed is not None else position
             tables[name] = replace(tables[name], materialized_lsn=materialized or None, backlog_files=files,
                                    backlog_rows=rows, backlog_bytes=nbytes, backlog_oldest_age_s=age)
-        workers = tuple(WorkerStatus(id=wid, heartbeat_age_s=round(age, 1), tables=tuple(held),
-                                     alive=age < HEARTBEAT_TTL_S)
-                        for wid, age, held in self.coordinator.consumers())
+        interval = self.config.sink.materializer_interval_s
+        workers = worker_statuses(self.coordinator.consumer_rows(), tables, ttl_s=heartbeat_ttl_s(interval),
+                                  lagging_s=lagging_after_s(interval))
         now = time.monotonic()
         changes = self.writer.changes if self.writer else 0
         then, before = self._rate_mark
@@ -91,6 +95,11 @@ class StatusProbe:
             slot_active=slot.active if slot else s.slot_active, wal_status=slot.wal_status if slot else s.wal_status,
             changes_total=changes, changes_per_s=round(rate, 1), changes_history=tuple(self._history),
             workers=workers))
+
+    def _registered_lsn(self) -> int | None:
+        """``checkpoint.flushed_lsn`` (no WAL writer in this process: materializer-only)."""
+        checkpoint = self.coordinator.checkpoint(self.config.source.slot_name)
+        return checkpoint[1] if checkpoint else None
 
     def _slot_health(self) -> SlotHealth | None:
         """The slot's reading, or None when it cannot be read now (shown as unknown)."""
