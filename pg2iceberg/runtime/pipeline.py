@@ -7,6 +7,10 @@ Start-up order in single mode:
 3. initial copies of the tables whose copy is not complete for this slot (the replication
    connection stays idle meanwhile, keeping the exported snapshot valid);
 4. START_REPLICATION, then the WAL writer and the materializer run in their own threads.
+
+Stream-only mode (``runtime/stream_only.py``) shares steps 1-3 (:meth:`Pipeline.start_streaming`)
+and runs the WAL writer alone; it and single mode store the config fingerprint that
+materializer-only workers (``runtime/materializer_only.py``) must match.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import psycopg
 
 from pg2iceberg.config import Config, TableConfig
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.tables import IcebergTarget, bind_table, open_catalog
 from pg2iceberg.lsn import parse_lsn
 from pg2iceberg.materializer.worker import BatchCommitted, Materializer
+from pg2iceberg.runtime import fingerprint
 from pg2iceberg.runtime.status import SnapshotProgress, TableStatus
 from pg2iceberg.runtime.upkeep import MaintenanceSchedule
 from pg2iceberg.runtime.status_probe import StatusProbe
@@ -30,6 +37,7 @@ from pg2iceberg.runtime.snapshotter import CopyProgress, copy_table
 from pg2iceberg.source import preflight
 from pg2iceberg.source.connection import connect
 from pg2iceberg.source.replication import ReplicationConnection
+from pg2iceberg.source.schema import TableInfo
 from pg2iceberg.source.slot_health import read_slot_health
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.files import StreamStore
@@ -49,6 +57,17 @@ def stream_store(config: Config) -> StreamStore:
     return StreamStore(config.stream.location, s3_options={
         "endpoint": sink.s3_endpoint or "", "access_key": sink.s3_access_key or "",
         "secret_key": sink.s3_secret_key or "", "region": sink.s3_region or ""})
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """Where a streaming run stands once its copies are done and replication has started."""
+
+    repl: ReplicationConnection
+    tables: list[TableConfig]
+    targets: dict[str, IcebergTarget]
+    system_id: str
+    flushed: int
 
 
 class Pipeline:
@@ -162,12 +181,24 @@ class Pipeline:
 
     def run_single(self) -> None:
         """WAL writer + materializer in this process, after the initial copies."""
+        s = self.start_streaming()
+        self._stream_and_materialize(s.repl, s.tables, s.targets, s.system_id, s.flushed)
+
+    def describe(self, src: psycopg.Connection, tables: list[TableConfig]) -> list[TableInfo]:
+        """The source description of ``tables`` (with configured key overrides)."""
+        return preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
+
+    def start_streaming(self) -> StreamStart:
+        """Steps 1-3 and START_REPLICATION (single and stream-only mode).
+
+        Also records this config's fingerprint, which materializer-only workers must match.
+        """
         cfg = self.config
         tables = self._tables()
         src = connect(cfg.source.postgres.dsn)
         self._closers.append(src.close)
         preflight.check_server(src, needs_slot=True)
-        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
+        infos = self.describe(src, tables)
         coord = self._coordinator()
         coord.ensure_schema()
         if preflight.ensure_publication(src, cfg.source.publication_name, infos):
@@ -199,6 +230,7 @@ class Pipeline:
         else:
             flushed = checkpoint[1]
         targets = self._bind(tables, infos)
+        coord.set_meta(fingerprint.META_KEY, fingerprint.fingerprint(cfg))
         self._init_table_status(tables)
         todo: dict[str, int] = {}
         for t in tables:
@@ -217,17 +249,21 @@ class Pipeline:
         repl.start(cfg.source.publication_name, flushed)
         self.sup.set_state("streaming")
         self.sup.events.emit("streaming_started", slot=cfg.source.slot_name, lsn=flushed)
-        self._stream_and_materialize(repl, tables, targets, system_id, flushed)
+        return StreamStart(repl, tables, targets, system_id, flushed)
+
+    def wal_writer(self, repl: ReplicationConnection, tables: list[TableConfig], flushed: int) -> WalWriter:
+        """The WAL writer of a streaming run; it reads the flush settings live."""
+        return WalWriter(
+            repl=repl, coordinator=self._coordinator(), store=stream_store(self.config),
+            slot_name=self.config.source.slot_name, tables={(t.schema, t.table): t.name for t in tables},
+            flushed_lsn=flushed, policy=lambda: FlushPolicy(
+                self.config.sink.flush_interval_s, self.config.sink.flush_rows, self.config.sink.flush_bytes))
 
     def _stream_and_materialize(self, repl: ReplicationConnection, tables: list[TableConfig],
                                 targets: dict[str, IcebergTarget], system_id: str, flushed: int) -> None:
         cfg = self.config
         store = stream_store(cfg)
-        writer = WalWriter(
-            repl=repl, coordinator=self._coordinator(), store=store, slot_name=cfg.source.slot_name,
-            tables={(t.schema, t.table): t.name for t in tables}, flushed_lsn=flushed,
-            policy=lambda: FlushPolicy(self.config.sink.flush_interval_s, self.config.sink.flush_rows,
-                                       self.config.sink.flush_bytes))
+        writer = self.wal_writer(repl, tables, flushed)
 
         def committed(ev: BatchCommitted) -> None:
             r = ev.result
