@@ -134,6 +134,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.materializer_worker_id:
         overrides["materializer_worker_id"] = args.materializer_worker_id
     config = load_config(args.config, overrides=overrides or None)
+    if mode == "cleanup":
+        from pg2iceberg.cleanup_prompt import run_cleanup
+
+        return run_cleanup(config, yes=args.yes, force=args.force, headless=headless)
     return run_supervised(config, mode, tables=tuple(args.table), headless=headless)
 
 
