@@ -1,22 +1,27 @@
 """Commands that act on a running streaming pipeline: pause, resume, re-snapshot a table.
 
-Re-snapshot contract: the table's materializing is held (the materializer's cycle lock)
-for the whole copy, so no batch commits in between. The copy is anchored at the table's
-current Iceberg position P and read under a fresh snapshot taken now, so it may hold rows
-newer than P. Its single commit replaces every data file of the table and records P; the
-materializer then replays the stream after P on top, which is idempotent (last image per
-key wins), so the result equals the source. A crash mid-copy leaves the copy ``running``
-with anchor P, which the next start resumes like any interrupted initial copy.
+Re-snapshot contract: a temporary logical slot is created with an exported snapshot; its
+consistent point L is exact: every transaction committed at or before L is in the snapshot,
+every later one is streamed after L. The table's materializing is held (the materializer's
+cycle lock) for the whole copy, so no batch commits in between. The copy's single commit
+replaces every data file of the table and records L as the table's position; the
+materializer then applies the stream after L. This stays right even when the source changed
+without logical changes for the table (a partition attached, detached or truncated alone).
+Stream files straddling L are re-applied whole, which is idempotent (last image per key
+wins). A crash mid-copy leaves the copy ``running``, which the next start resumes like any
+interrupted initial copy.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.runtime import commands as c
 from pg2iceberg.runtime.pipeline import Pipeline
+from pg2iceberg.source.replication import ReplicationConnection
 
 if TYPE_CHECKING:
     from pg2iceberg.runtime.supervisor import Supervisor
@@ -54,13 +59,15 @@ def resnapshot(sup: "Supervisor", command: c.Command) -> c.CommandOutcome:
     if unknown:
         raise TerminalError(f"snapshot: {', '.join(unknown)} is not a replicated table")
     assert pipeline.system_id is not None
-    with pipeline.materialize_lock:
-        todo = {}
-        for name in names:
-            target = pipeline.targets[name]
-            target.table.refresh()
-            todo[name] = target.position() or 0
-        pipeline.copy_tables(todo, pipeline.targets, snapshot_name=None, system_id=pipeline.system_id,
-                             anchored=True)
+    cfg = sup.config
+    repl = ReplicationConnection(cfg.source.postgres.dsn, f"{cfg.source.slot_name}_copy_{os.getpid()}")
+    try:
+        created = repl.create_slot(temporary=True)
+        with pipeline.materialize_lock:
+            pipeline.copy_tables({name: created.consistent_lsn for name in names}, pipeline.targets,
+                                 snapshot_name=created.snapshot_name, system_id=pipeline.system_id,
+                                 anchored=True)
+    finally:
+        repl.close()  # drops the temporary slot
     return c.CommandOutcome(True, f"re-copied {', '.join(names)}; the stream catches up from there",
                             details={"tables": names})

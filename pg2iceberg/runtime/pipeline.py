@@ -29,6 +29,7 @@ from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.tables import IcebergTarget, bind_table, open_catalog
 from pg2iceberg.lsn import parse_lsn
 from pg2iceberg.materializer.worker import BatchCommitted, Materializer
+from pg2iceberg.runtime.partition_watch import PartitionWatch
 from pg2iceberg.runtime import fingerprint
 from pg2iceberg.runtime.status import SnapshotProgress, TableStatus
 from pg2iceberg.runtime.upkeep import MaintenanceSchedule
@@ -284,6 +285,12 @@ class Pipeline:
         threads = [self.sup.spawn("wal-writer", lambda: writer.run(self.sup.stop_event))]
 
         self.targets, self.system_id = targets, system_id
+        partitioned = {name: t.info.oid for name, t in targets.items() if t.info.relkind == "p"}
+        if partitioned:
+            watch = PartitionWatch(self.sup, lambda: connect(cfg.source.postgres.dsn), partitioned,
+                                   self._coordinator())
+            watch.check(health_conn)  # the first reading, before any change can slip by
+            threads.append(self.sup.spawn("partition-watch", watch.run))
 
         def materialize_loop() -> None:
             while not self.sup.stop_event.is_set():

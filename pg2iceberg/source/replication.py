@@ -90,11 +90,16 @@ class ReplicationConnection:
         assert row is not None
         return SystemIdentity(system_id=str(row[0]), timeline=int(row[1]), wal_lsn=parse_lsn(row[2]))
 
-    def create_slot(self) -> CreatedSlot:
-        """Create the logical slot (pgoutput) with an exported snapshot."""
+    def create_slot(self, *, temporary: bool = False) -> CreatedSlot:
+        """Create the logical slot (pgoutput) with an exported snapshot.
+
+        A temporary slot lives as long as this connection; it serves only to take a snapshot
+        whose exact position is known (a live re-copy of a table).
+        """
+        kind = "TEMPORARY LOGICAL" if temporary else "LOGICAL"
         try:
             row = self.conn.execute(
-                f"CREATE_REPLICATION_SLOT {quote_ident(self.slot_name)} LOGICAL pgoutput "
+                f"CREATE_REPLICATION_SLOT {quote_ident(self.slot_name)} {kind} pgoutput "
                 "(SNAPSHOT 'export')"
             ).fetchone()
         except psycopg.errors.DuplicateObject as exc:
