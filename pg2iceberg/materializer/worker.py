@@ -52,9 +52,9 @@ class Materializer:
     def __init__(self, *, coordinator: Coordinator, store: StreamStore, system_id: str,
                  group_id: str, max_batch_rows: int = 500_000,
                  on_commit: Callable[[BatchCommitted], None] | None = None,
-                 table_guard: Callable[[str], ContextManager[bool]] | None = None):
+                 table_guard: Callable[[str], ContextManager[Callable[[], bool]]] | None = None):
         self.coordinator = coordinator
-        self.table_guard = table_guard  # holds a table while applying; yields False: leased, skip
+        self.table_guard = table_guard  # yields keep(): False once another holder wants the table
         self.store = store
         self.system_id = system_id
         self.group_id = group_id
@@ -65,8 +65,8 @@ class Materializer:
         """Apply everything staged for ``targets`` (fixed order); returns what was committed."""
         done = []
         for name in sorted(targets):
-            with self.table_guard(name) if self.table_guard else nullcontext(True) as free:
-                while free:
+            with self.table_guard(name) if self.table_guard else nullcontext(lambda: True) as keep:
+                while keep():
                     committed = self.apply_one(name, targets[name])
                     if committed is None:
                         break
