@@ -2,8 +2,9 @@
 
 Re-snapshot contract: a temporary logical slot is created with an exported snapshot; its
 consistent point L is exact: every transaction committed at or before L is in the snapshot,
-every later one is streamed after L. The table's materializing is held (the materializer's
-cycle lock) for the whole copy, so no batch commits in between. The copy's single commit
+every later one is streamed after L. The materializer leaves the table alone for the whole
+copy (``Pipeline.copying``; other tables keep being applied), so no batch of it commits in
+between. The copy's single commit
 replaces every data file of the table and records L as the table's position; the
 materializer then applies the stream after L. This stays right even when the source changed
 without logical changes for the table (a partition attached, detached or truncated alone).
@@ -61,13 +62,15 @@ def resnapshot(sup: "Supervisor", command: c.Command) -> c.CommandOutcome:
     assert pipeline.system_id is not None
     cfg = sup.config
     repl = ReplicationConnection(cfg.source.postgres.dsn, f"{cfg.source.slot_name}_copy_{os.getpid()}")
+    with pipeline.materialize_lock:  # the cycle in progress ends; later ones leave these alone
+        pipeline.copying.update(names)
     try:
         created = repl.create_slot(temporary=True)
-        with pipeline.materialize_lock:
-            pipeline.copy_tables({name: created.consistent_lsn for name in names}, pipeline.targets,
-                                 snapshot_name=created.snapshot_name, system_id=pipeline.system_id,
-                                 anchored=True)
+        pipeline.copy_tables({name: created.consistent_lsn for name in names}, pipeline.targets,
+                             snapshot_name=created.snapshot_name, system_id=pipeline.system_id,
+                             anchored=True)
     finally:
         repl.close()  # drops the temporary slot
+        pipeline.copying.difference_update(names)
     return c.CommandOutcome(True, f"re-copied {', '.join(names)}; the stream catches up from there",
                             details={"tables": names})

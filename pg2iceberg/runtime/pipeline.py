@@ -81,6 +81,8 @@ class Pipeline:
         self.targets: dict[str, IcebergTarget] = {}
         self.system_id: str | None = None
         self.materialize_lock = threading.Lock()  # held for each materializer cycle
+        self.copying: set[str] = set()  # tables being copied: the materializer leaves them alone
+        self.late_copies: list[str] = []  # tables to copy once streaming runs
         self.replication: ReplicationConnection | None = None  # holds the slot (cleanup tells it from others)
 
     @property
@@ -181,15 +183,19 @@ class Pipeline:
                           anchored=False)
 
     def run_single(self) -> None:
-        """WAL writer + materializer in this process, after the initial copies."""
-        s = self.start_streaming()
+        """WAL writer + materializer in this process, after the initial copies.
+
+        With an existing slot, a table that still needs its copy (new in the config, or an
+        interrupted copy) is copied while the others stream (see live_actions.resnapshot).
+        """
+        s = self.start_streaming(defer_late_copies=True)
         self._stream_and_materialize(s.repl, s.tables, s.targets, s.system_id, s.flushed)
 
     def describe(self, src: psycopg.Connection, tables: list[TableConfig]) -> list[TableInfo]:
         """The source description of ``tables`` (with configured key overrides)."""
         return preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
 
-    def start_streaming(self) -> StreamStart:
+    def start_streaming(self, *, defer_late_copies: bool = False) -> StreamStart:
         """Steps 1-3 and START_REPLICATION (single and stream-only mode).
 
         Also records this config's fingerprint, which materializer-only workers must match.
@@ -241,12 +247,23 @@ class Pipeline:
                                      reason="the existing copy was made without a slot (--snapshot-only)")
             if snapshot_name is not None:
                 todo[t.name] = flushed  # a new slot: every copy is anchored at its consistent point
+            elif state is not None and state.state == "complete" and targets[t.name].created:
+                # The Iceberg table was dropped (the way out of a refused schema change): copy
+                # it again, anchored where the slot is, under the source's current schema.
+                self.sup.events.emit("snapshot_restarted", table=t.name,
+                                     reason="its Iceberg table was missing and has been created again")
+                todo[t.name] = flushed
             elif state is None or state.state != "complete":
                 # An interrupted copy resumes under a fresh snapshot at its old anchor; a new table
                 # is anchored where the slot is. The stream replays everything after the anchor.
                 running = state is not None and state.state == "running" and state.anchor_lsn is not None
                 todo[t.name] = min(state.anchor_lsn, flushed) if running else flushed
-        self._copy_tables(todo, targets, snapshot_name=snapshot_name, system_id=system_id, anchored=True)
+        if defer_late_copies and snapshot_name is None:
+            self.copying.update(todo)  # not materialized until copied, after streaming starts
+            self.late_copies = sorted(todo)
+        else:
+            self._copy_tables(todo, targets, snapshot_name=snapshot_name, system_id=system_id,
+                              anchored=True)
         repl.start(cfg.source.publication_name, flushed)
         self.sup.set_state("streaming")
         self.sup.events.emit("streaming_started", slot=cfg.source.slot_name, lsn=flushed)
@@ -272,9 +289,12 @@ class Pipeline:
                                  upserted=r.rows_upserted, deleted=r.rows_deleted,
                                  files_rewritten=r.files_rewritten, files_added=r.files_added,
                                  duration_s=round(ev.duration_s, 3))
+            if ev.schema_change is not None:
+                self.sup.events.emit("schema_changed", table=ev.table, lsn=ev.lsn, **ev.schema_change)
 
         materializer = Materializer(coordinator=self._coordinator(), store=store, system_id=system_id,
-                                    group_id=SINGLE_GROUP, on_commit=committed)
+                                    group_id=SINGLE_GROUP, on_commit=committed,
+                                    source_dsn=cfg.source.postgres.dsn)
         materializer.table_guard = table_guard(materializer.coordinator.conn, cfg.state.coordinator_schema,
                                                f"materializer:{SINGLE_GROUP}")  # compaction leases
         maintenance = MaintenanceSchedule(self.sup)
@@ -291,20 +311,22 @@ class Pipeline:
                                    self._coordinator())
             watch.check(health_conn)  # the first reading, before any change can slip by
             threads.append(self.sup.spawn("partition-watch", watch.run))
+        if self.late_copies:
+            threads.append(self.sup.spawn("late-copies", self._late_copies))
 
         def materialize_loop() -> None:
             while not self.sup.stop_event.is_set():
                 materializer.coordinator.heartbeat(SINGLE_GROUP, SINGLE_GROUP, targets)
                 if not self.sup.materializing_paused.is_set():
                     with self.materialize_lock:
-                        materializer.cycle(targets)
+                        materializer.cycle({n: t for n, t in targets.items() if n not in self.copying})
                 probe.refresh()
                 maintenance.tick()
                 self.sup.stop_event.wait(self.config.sink.materializer_interval_s)
             threads[0].join()
             if self.sup.status().state != "error" and not self.sup.materializing_paused.is_set():
-                with self.materialize_lock:
-                    materializer.cycle(targets)  # what the writer staged while stopping
+                with self.materialize_lock:  # what the writer staged while stopping
+                    materializer.cycle({n: t for n, t in targets.items() if n not in self.copying})
 
         threads.append(self.sup.spawn("materializer", materialize_loop))
         while not self.sup.stop_event.is_set():
@@ -313,6 +335,17 @@ class Pipeline:
         for thread in threads:
             thread.join()
         probe.refresh()
+
+    def _late_copies(self) -> None:
+        """Copy the tables that joined (or whose copy was interrupted) while the others stream."""
+        from pg2iceberg.runtime.commands import Snapshot
+
+        for name in self.late_copies:
+            if self.sup.stop_event.is_set():
+                return
+            outcome = self.sup.execute(Snapshot(table=name))
+            if not outcome.ok:
+                raise TerminalError(f"the copy of {name} failed: {outcome.summary}; it is retried at the next start")
 
     def _init_table_status(self, tables: list[TableConfig]) -> None:
         self.sup.publish(lambda s: replace(s, tables=tuple(
