@@ -94,6 +94,14 @@ class Supervisor:
                 pipeline.snapshot_only(self.only_tables)
             elif self.mode == "single":
                 pipeline.run_single()
+            elif self.mode == "stream-only":
+                from pg2iceberg.runtime.stream_only import run_stream_only
+
+                run_stream_only(pipeline)
+            elif self.mode == "materializer-only":
+                from pg2iceberg.runtime.materializer_only import run_materializer_only
+
+                run_materializer_only(pipeline)
             elif self.mode == "verify":
                 exit_code = self._one_shot(c.Verify(tables=self.only_tables))
             elif self.mode in ONE_SHOT:
