@@ -1,0 +1,1 @@
+"""Verify: compare PostgreSQL tables with their Iceberg tables at one consistent point."""
