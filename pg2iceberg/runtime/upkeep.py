@@ -94,10 +94,9 @@ def compact(sup: "Supervisor", command: c.Command) -> c.CommandOutcome:
 def maintain(sup: "Supervisor", command: c.Command) -> c.CommandOutcome:
     """One maintenance cycle: expire snapshots, remove orphan files, collect the stream."""
     from pg2iceberg.iceberg.maintenance import MaintenanceSettings, in_flight_files, maintain_table
-    from pg2iceberg.iceberg.tables import open_catalog, read_position
+    from pg2iceberg.iceberg.tables import open_catalog
     from pg2iceberg.runtime.pipeline import stream_store
     from pg2iceberg.stream.gc import collect_stream
-    from pg2iceberg.stream.leases import Leases
 
     assert isinstance(command, c.Maintain)
     config = sup.config
@@ -110,8 +109,7 @@ def maintain(sup: "Supervisor", command: c.Command) -> c.CommandOutcome:
     details: dict[str, object] = {}
     totals = {"snapshots_expired": 0, "files_removed": 0, "bytes_removed": 0}
     try:
-        leases = Leases(coord.conn, config.state.coordinator_schema)
-        protected = in_flight_files(coord)
+        protected = in_flight_files(coord)  # read before any table's references (see maintenance)
         loaded: dict[str, Table | None] = {}
         for t in tables:
             if sup.stop_event.is_set():
@@ -121,17 +119,13 @@ def maintain(sup: "Supervisor", command: c.Command) -> c.CommandOutcome:
                 details[t.name] = {"skipped": "no Iceberg table yet"}
                 sup.events.emit("maintenance_skipped", table=t.name, reason="no Iceberg table yet")
                 continue
-            result = maintain_table(t.name, table, settings, leases, protected=protected,
-                                    stream_location=store.location)
+            result = maintain_table(table, settings, protected=protected, stream_location=store.location)
             details[t.name] = result.as_dict()
             for key in totals:
                 totals[key] += getattr(result, key)
             sup.events.emit("maintenance_done", table=t.name, **result.as_dict())
         if not sup.stop_event.is_set():
-            positions = {name: (None if tb is None else read_position(tb)) for name, tb in loaded.items()}
-            gc = collect_stream(coord, store, positions,
-                                {name: tb for name, tb in loaded.items() if tb is not None},
-                                grace_s=sink.maintenance_grace_s)
+            gc = collect_stream(coord, store, loaded, grace_s=sink.maintenance_grace_s)
             details["stream"] = gc.as_dict()
             sup.events.emit("stream_collected", **gc.as_dict())
             coord.set_meta(LAST_MAINTENANCE_KEY, str(time.time()))
