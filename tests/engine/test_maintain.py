@@ -241,3 +241,46 @@ def test_single_mode_runs_maintenance_on_its_interval(pg_url: str, tmp_path: Pat
         assert_same(pg_url, tmp_path, "public.t", "t", "id")
     finally:
         assert run.stop() == 0, run.stderr()[-3000:]
+
+
+def test_pipeline_then_maintain_cli_on_s3(pg_url: str, tmp_path: Path, s3_endpoint: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text, at timestamptz)")
+    s3 = (f"  warehouse: s3://warehouse/w\n  s3_endpoint: {s3_endpoint}\n  s3_access_key: k\n"
+          "  s3_secret_key: s\n  s3_region: us-east-1\n  maintenance_interval: 0s\n"
+          "  maintenance_retention: 0s\n  maintenance_grace: 0s\n")
+    config = write_config(tmp_path, pg_url, ["public.t"], s3)
+    with config.open("a") as f:
+        f.write("stream:\n  location: s3://warehouse/stream\n")
+    run = Run(config)
+    try:
+        for round_no in range(1, 4):
+            _changes(pg_url, round_no)
+            run.wait_caught_up(pg_url)
+    finally:
+        assert run.stop() == 0, run.stderr()[-3000:]
+    maintain = Run(config, "--maintain")
+    assert maintain.proc.wait(120) == 0, maintain.stderr()[-3000:]
+    [done] = maintain.events("maintenance_done")
+    [collected] = maintain.events("stream_collected")
+    assert done["snapshots_expired"] > 0 and done["files_removed"] > 0
+    assert collected["files_removed"] > 0
+    cat = load_catalog("default", type="sql", uri=f"sqlite:///{tmp_path}/catalog.db", warehouse="s3://warehouse/w",
+                       **{"s3.endpoint": s3_endpoint, "s3.access-key-id": "k", "s3.secret-access-key": "s",
+                          "s3.region": "us-east-1"})
+    table = cat.load_table(("pg2iceberg", "t"))
+    assert len(table.snapshots()) == 1
+    fs = pafs.S3FileSystem(endpoint_override=s3_endpoint, access_key="k", secret_key="s", region="us-east-1",
+                           scheme="http")
+    root = normalize(table.metadata.location)
+    listed = {i.path for i in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+              if i.type == pafs.FileType.File}
+    assert listed == referenced_files(table)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM _pg2iceberg.log").fetchone()[0] == 0
+        expected = conn.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+    stream = [i for i in fs.get_file_info(pafs.FileSelector("warehouse/stream", recursive=True, allow_not_found=True))
+              if i.type == pafs.FileType.File]
+    assert stream == []
+    got = sorted((r["id"], r["v"]) for r in table.scan(selected_fields=("id", "v")).to_arrow().to_pylist())
+    assert got == [tuple(r) for r in expected]
