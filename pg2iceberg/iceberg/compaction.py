@@ -121,7 +121,8 @@ def compact_table(name: str, table: Table, settings: CompactionSettings, leases:
     if result is not None:
         return result
     holder = holder_id("compact")
-    with leases.held(name, holder, settings.lease_ttl_s, wait_s=settings.lease_wait_s, purpose="compact") as got:
+    ttl_s = settings.lease_ttl_s
+    with leases.held(name, holder, ttl_s, wait_s=settings.lease_wait_s, purpose="compact") as got:
         if not got:
             data, deletes = live_files(table)
             return _skip(f"busy: the table is leased by {leases.holder(name) or 'another worker'}", data,
@@ -153,7 +154,8 @@ def _skip(reason: str, data: list[DataFile], settings: CompactionSettings,
 
 
 def _small_count(data: list[DataFile], settings: CompactionSettings) -> int:
-    return sum(1 for f in data if f.file_size_in_bytes < settings.small_fraction * settings.target_file_size_bytes)
+    limit = settings.small_fraction * settings.target_file_size_bytes
+    return sum(1 for f in data if f.file_size_in_bytes < limit)
 
 
 def _check(table: Table, settings: CompactionSettings) -> CompactionResult | None:
@@ -165,7 +167,8 @@ def _check(table: Table, settings: CompactionSettings) -> CompactionResult | Non
                   "cannot drop them); compact this table with an engine that handles delete files")
         return CompactionResult(**{**skip.as_dict(), "reason": reason})
     if skip.small_files < settings.data_file_threshold:
-        reason = (f"below thresholds: {skip.small_files} small data file(s) < {settings.data_file_threshold}, "
+        reason = (f"below thresholds: {skip.small_files} small data file(s) < "
+                  f"{settings.data_file_threshold}, "
                   f"0 delete file(s) < {settings.delete_file_threshold}")
         return CompactionResult(**{**skip.as_dict(), "reason": reason})
     if not plan_bins(data, settings):
@@ -173,7 +176,8 @@ def _check(table: Table, settings: CompactionSettings) -> CompactionResult | Non
     return None
 
 
-def _rewrite_and_commit(table: Table, settings: CompactionSettings, renew: Callable[[], None]) -> CompactionResult:
+def _rewrite_and_commit(table: Table, settings: CompactionSettings,
+                        renew: Callable[[], None]) -> CompactionResult:
     """Rewrite every bin and commit once; raises CommitFailedException on a concurrent commit."""
     data, deletes = live_files(table)
     bins = plan_bins(data, settings)
@@ -194,7 +198,8 @@ def _rewrite_and_commit(table: Table, settings: CompactionSettings, renew: Calla
             renew()
         written = sum(f.record_count for f in added)
         if written != rows:
-            raise TerminalError(f"{table.name()}: compaction read {rows} rows but wrote {written}; nothing committed")
+            raise TerminalError(
+                f"{table.name()}: compaction read {rows} rows but wrote {written}; nothing committed")
         committing = True
         with local.transaction() as txn:
             with txn.update_snapshot(snapshot_properties=props).overwrite() as op:
@@ -214,7 +219,8 @@ def _rewrite_and_commit(table: Table, settings: CompactionSettings, renew: Calla
     return CompactionResult(
         skipped=False, reason="", data_files=len(data), small_files=_small_count(data, settings),
         delete_files=len(deletes), files_rewritten=len(removed), files_added=len(added),
-        bytes_rewritten=sum(f.file_size_in_bytes for f in removed), bytes_added=sum(f.file_size_in_bytes for f in added),
+        bytes_rewritten=sum(f.file_size_in_bytes for f in removed),
+        bytes_added=sum(f.file_size_in_bytes for f in added),
         rows=rows, partitions=len({(f.spec_id, f.partition) for f in removed}),
         lsn=parse_lsn(lsn_text) if lsn_text else None)
 
@@ -229,7 +235,8 @@ def _delete_quietly(table: Table, files: list[DataFile]) -> None:
 
 def _local_table(table: Table) -> Table:
     """A view of ``table`` whose commits fail on conflict instead of rebasing (not persisted)."""
-    metadata = table.metadata.model_copy(update={"properties": {**table.metadata.properties, **_LOCAL_PROPERTIES}})
+    properties = {**table.metadata.properties, **_LOCAL_PROPERTIES}
+    metadata = table.metadata.model_copy(update={"properties": properties})
     return Table(table.name(), metadata=metadata, metadata_location=table.metadata_location, io=table.io,
                  catalog=table.catalog)
 

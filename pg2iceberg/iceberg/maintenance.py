@@ -127,7 +127,8 @@ def expire_snapshots(table: Table, retention_s: float, now: float, attempts: int
         current = table.current_snapshot()
         if current is not None:
             keep.add(current.snapshot_id)
-        ids = [s.snapshot_id for s in table.metadata.snapshots if s.timestamp_ms < cutoff_ms and s.snapshot_id not in keep]
+        ids = [s.snapshot_id for s in table.metadata.snapshots
+               if s.timestamp_ms < cutoff_ms and s.snapshot_id not in keep]
         if not ids:
             return 0
         try:
@@ -157,7 +158,8 @@ def referenced_files(table: Table) -> set[str]:
     return {normalize(r) for r in refs}
 
 
-def remove_orphans(table: Table, grace_s: float, now: float, *, protected: frozenset[str] | set[str] = frozenset(),
+def remove_orphans(table: Table, grace_s: float, now: float, *,
+                   protected: frozenset[str] | set[str] = frozenset(),
                    stream_location: str | None = None) -> tuple[int, int, int, int, int, int]:
     """Delete unreferenced old files; (listed, referenced, removed, bytes, metadata removed, young kept)."""
     check_stream_outside(table, stream_location)
@@ -187,7 +189,8 @@ def remove_orphans(table: Table, grace_s: float, now: float, *, protected: froze
     return listed, len(referenced), removed, removed_bytes, metadata_removed, young
 
 
-def maintain_table(table: Table, settings: MaintenanceSettings, *, protected: frozenset[str] | set[str] = frozenset(),
+def maintain_table(table: Table, settings: MaintenanceSettings, *,
+                   protected: frozenset[str] | set[str] = frozenset(),
                    stream_location: str | None = None, now: float | None = None) -> MaintenanceResult:
     """Expire old snapshots, then remove orphan files, for one table."""
     started = time.monotonic()

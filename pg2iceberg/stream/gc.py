@@ -102,4 +102,5 @@ def collect_stream(coordinator: Coordinator, store: StreamStore, tables: Mapping
             files += len(rows)
     row = conn.execute(f"SELECT count(*) FROM {s}.log").fetchone()
     kept = int(row[0]) if row else 0
-    return StreamGcResult(files_removed=files, bytes_removed=removed_bytes, entries_kept=kept, positions=positions)
+    return StreamGcResult(files_removed=files, bytes_removed=removed_bytes, entries_kept=kept,
+                          positions=positions)

@@ -122,7 +122,8 @@ class Leases:
                 self.unqueue(table_name, holder)
 
     @contextmanager
-    def turns(self, table_name: str, holder: str, ttl_s: float, purpose: str = "") -> Iterator[Callable[[], bool]]:
+    def turns(self, table_name: str, holder: str, ttl_s: float,
+              purpose: str = "") -> Iterator[Callable[[], bool]]:
         """Yields ``keep()``: True while ``holder`` may go on (it takes or renews the lease).
 
         ``keep()`` turns False once another holder has the lease or queued for it; the lease
