@@ -1,0 +1,1 @@
+"""Modal screens: cleanup confirmation, help, table choice."""
