@@ -5,13 +5,19 @@ The position contract: every snapshot pg2iceberg commits carries in its summary
 and ``pg2iceberg.system-id`` (the source's system identifier). After a crash, the position
 read back from the table's current snapshot is the truth: stream data at or before it is
 already in the table and is never applied again.
+
+Schema changes (see :mod:`pg2iceberg.iceberg.evolution`) are staged with
+:meth:`IcebergTarget.begin_change`: until the next :meth:`IcebergTarget.commit_files`, the
+target converts, conforms and writes data under the staged schema, and that commit carries
+the schema change, the data and the position together. Data files are read back by field id,
+so a dropped column's old data never reappears under a re-added column of the same name.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 import pyarrow as pa
@@ -21,11 +27,13 @@ from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
 from pyiceberg.manifest import DataFile, DataFileContent
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.types import ListType, NestedField
 
 from pg2iceberg.config import Config
 from pg2iceberg.errors import TerminalError
+from pg2iceberg.iceberg.evolution import SOURCE_TYPES_PROPERTY, encode_source_types
 from pg2iceberg.iceberg.typemap import ColumnType, column_type, convert_column, snapshot_converter, text_converter
 from pg2iceberg.lsn import format_lsn, parse_lsn
 from pg2iceberg.source.schema import TableInfo
@@ -103,15 +111,43 @@ class IcebergTarget:
     info: TableInfo
     table: Table
     column_types: tuple[ColumnType, ...]
+    created: bool = False  # bind_table created the Iceberg table (it was missing)
+    _txn: Transaction | None = field(default=None, repr=False)
 
     @property
     def key_columns(self) -> tuple[str, ...]:
         """The primary-key column names."""
         return self.info.primary_key
 
+    def metadata(self) -> TableMetadata:
+        """The table's metadata, including a staged (not yet committed) schema change."""
+        return self._txn.table_metadata if self._txn is not None else self.table.metadata
+
+    def schema(self) -> Schema:
+        """The current Iceberg schema, or the staged one during a schema change."""
+        return self.metadata().schema()
+
     def arrow_schema(self) -> pa.Schema:
         """The Arrow schema data files of this table are written with."""
-        return schema_to_pyarrow(self.table.schema(), include_field_ids=False)
+        return schema_to_pyarrow(self.schema(), include_field_ids=False)
+
+    def begin_change(self, stage: Callable[[Transaction], None]) -> None:
+        """Stage schema/property updates; the next :meth:`commit_files` commits them with its data."""
+        txn = self.table.transaction()
+        stage(txn)
+        self._txn = txn
+
+    def abandon_change(self) -> None:
+        """Forget a staged change (nothing of it was committed)."""
+        self._txn = None
+
+    def adopt(self, column_types: tuple[ColumnType, ...]) -> None:
+        """Take the source columns a committed schema change brought (snapshot path, status)."""
+        self.column_types = column_types
+        columns = tuple(c.column for c in column_types)
+        self.info = TableInfo(oid=self.info.oid, schema=self.info.schema, name=self.info.name,
+                              columns=columns, primary_key=self.info.primary_key,
+                              replica_identity=self.info.replica_identity, relkind=self.info.relkind)
 
     def _assemble(self, columns: Mapping[str, pa.Array], num_rows: int,
                   schema: pa.Schema | None = None) -> pa.Table:
@@ -132,7 +168,7 @@ class IcebergTarget:
 
     def check_columns(self, names: Iterable[str], where: str) -> None:
         """Refuse staged columns the Iceberg table does not have (a source schema change)."""
-        known = set(self.table.schema().column_names)
+        known = set(self.schema().column_names)
         unknown = [n for n in names if n not in known]
         if unknown:
             raise TerminalError(
@@ -140,28 +176,44 @@ class IcebergTarget:
                 "that the Iceberg table lacks: the source schema changed. Re-snapshot this table.")
 
     def conform(self, data: pa.Table) -> pa.Table:
-        """Bring a table read back from a data file to the current schema (by column name)."""
-        return self._assemble({n: data.column(n) for n in data.column_names}, data.num_rows)
+        """Bring a table read back from a data file to the current schema (by field id, else name)."""
+        names = {f.field_id: f.name for f in self.schema().fields}
+        columns = {}
+        for fld, column in zip(data.schema, data.columns):
+            raw_id = (fld.metadata or {}).get(b"PARQUET:field_id")
+            name = names.get(int(raw_id)) if raw_id is not None else fld.name
+            if name is not None:
+                columns[name] = column
+        return self._assemble(columns, data.num_rows)
 
     def from_snapshot(self, batch: pa.RecordBatch) -> pa.Table:
         """Convert a batch read by the snapshot reader into this table's Arrow schema."""
         columns = {name: batch.column(name) for name in batch.schema.names}
         return self._convert(columns, batch.num_rows, snapshot_converter)
 
-    def from_text(self, columns: Mapping[str, pa.Array], num_rows: int) -> pa.Table:
-        """Convert string columns of pgoutput text values into this table's Arrow schema."""
-        return self._convert(columns, num_rows, lambda ctype, t: text_converter(ctype.iceberg_type, t))
+    def from_text(self, columns: Mapping[str, pa.Array], num_rows: int,
+                  column_types: tuple[ColumnType, ...] | None = None) -> pa.Table:
+        """Convert string columns of pgoutput text values into this table's Arrow schema.
+
+        ``column_types`` are the source types the text was written under (a stream file's
+        relation); each value is parsed as that type, then widened to the table's type.
+        """
+        return self._convert(columns, num_rows, lambda ctype, t: text_converter(ctype.iceberg_type, t),
+                             column_types)
 
     def _convert(self, columns: Mapping[str, pa.Array], num_rows: int,
-                 converter: Callable[[ColumnType, pa.DataType], Callable[[pa.Array], pa.Array]]) -> pa.Table:
+                 converter: Callable[[ColumnType, pa.DataType], Callable[[pa.Array], pa.Array]],
+                 column_types: tuple[ColumnType, ...] | None = None) -> pa.Table:
         """Run each column's converter (into its storage type) and assemble the table."""
         schema = self.arrow_schema()
         out = {}
-        for ctype in self.column_types:
+        for ctype in column_types if column_types is not None else self.column_types:
             name = ctype.column.name
-            if name not in columns:
+            if name not in columns or name not in schema.names:
                 continue
             target = schema.field(name).type
+            if column_types is not None:
+                target = schema_to_pyarrow(ctype.iceberg_type, include_field_ids=False)
             storage = target.storage_type if isinstance(target, pa.ExtensionType) else target
             where = f"{self.info.display_name}.{name} ({ctype.column.type_display})"
             out[name] = convert_column(converter(ctype, storage), columns[name], where)
@@ -171,7 +223,7 @@ class IcebergTarget:
         """Write ``data`` as new, uniquely named data files (not yet committed)."""
         if data.num_rows == 0:
             return []
-        return list(_dataframe_to_data_files(self.table.metadata, data, self.table.io,
+        return list(_dataframe_to_data_files(self.metadata(), data, self.table.io,
                                              write_uuid=uuid.uuid4()))
 
     def data_files(self) -> list[DataFile]:
@@ -195,7 +247,8 @@ class IcebergTarget:
         """One Iceberg commit (one snapshot): drop ``delete``, add ``add``, record the position."""
         props = {LSN_PROPERTY: format_lsn(lsn) or "", SYSTEM_ID_PROPERTY: system_id, **(extra or {})}
         delete, add = list(delete), list(add)
-        with self.table.transaction() as txn:
+        txn, self._txn = self._txn or self.table.transaction(), None
+        with txn:
             if delete:
                 with txn.update_snapshot(snapshot_properties=props).overwrite() as op:
                     for f in delete:
@@ -232,16 +285,19 @@ def bind_table(catalog: Catalog, namespace: str, iceberg_name: str, info: TableI
 
     ctypes = tuple(column_type(c) for c in info.columns if not c.generated)
     identifier = (namespace, iceberg_name)
+    created = False
     try:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
         schema = build_schema(info, ctypes)
         spec: PartitionSpec = (build_partition_spec(schema, partition) if partition
                                else UNPARTITIONED_PARTITION_SPEC)
+        types = encode_source_types([(c.column.name, c.column.type_oid, c.column.typmod) for c in ctypes])
         table = catalog.create_table(identifier, schema=schema, partition_spec=spec,
-                                     properties=TABLE_PROPERTIES)
+                                     properties={**TABLE_PROPERTIES, SOURCE_TYPES_PROPERTY: types})
+        created = True
     return IcebergTarget(info=info, table=_without_commit_retries(catalog, identifier, table),
-                         column_types=ctypes)
+                         column_types=ctypes, created=created)
 
 
 def _without_commit_retries(catalog: Catalog, identifier: tuple[str, str], table: Table) -> Table:

@@ -8,6 +8,10 @@ stream position in its summary. No equality deletes are ever written.
 Idempotence: the caller applies stream data only past the position recorded in the table's
 current snapshot, and the data and the position land in the same commit. A batch is thus
 applied exactly once, whatever crashes between the commit and the cursor update.
+
+A batch that brings a schema change may carry a :class:`Backfill`: it is applied to every
+row the commit writes, and every other data file whose rows it changes is rewritten too, in
+the same commit (so the new schema, the backfilled values and the position land together).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pyiceberg.manifest import DataFile
 
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.materializer.backfill import Backfill
 from pg2iceberg.materializer.fold import UNCHANGED, Folded, storage_keys
 
 _ROW = "_row"
@@ -82,8 +87,9 @@ def _hits(file_keys: pa.Table, touched: pa.Table, keys: tuple[str, ...]) -> pa.A
     return joined.column(_ROW).combine_chunks() if joined.num_rows else pa.array([], pa.int64())
 
 
-def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: str) -> MergeResult:
-    """Commit ``folded`` to ``target`` in one snapshot whose position is ``lsn``."""
+def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: str,
+                backfill: Backfill | None = None) -> MergeResult:
+    """Commit ``folded`` (and ``backfill``, if any) to ``target`` in one snapshot at ``lsn``."""
     keys = target.key_columns
     schema = target.arrow_schema()
     upserts = folded.upserts
@@ -108,7 +114,18 @@ def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: s
         upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name)
     images = upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema)
     new_data = pa.concat_tables([*survivors, images]) if survivors else images
+    if backfill is not None:
+        new_data = backfill.fill(new_data)
     added = target.write_data_files(new_data)
+    if backfill is not None:
+        done = {f.file_path for f in rewritten}
+        for f in files:
+            if f.file_path in done:
+                continue
+            data = target.conform(_read(target, f))
+            if backfill.touches(data):
+                rewritten.append(f)
+                added += target.write_data_files(backfill.fill(data))
     deleted_rows = folded.delete_keys.num_rows
     target.commit_files(delete=rewritten, add=added, lsn=lsn, system_id=system_id)
     return MergeResult(rows_upserted=upserts.num_rows, rows_deleted=deleted_rows,

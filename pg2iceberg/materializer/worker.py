@@ -4,6 +4,10 @@ Restart contract: the position in each table's current Iceberg snapshot is the t
 Stream entries at or before it are never read again; entries after it are applied in
 ``(last_lsn, seq)`` order, and all parts of one transaction (same ``last_lsn``) always go
 into the same commit. Tables are processed in a fixed (sorted) order.
+
+Schema changes: each stream file is applied under the relation it was written with, and a
+batch that brings a new relation commits the Iceberg schema change (and any backfill of
+existing rows) in the same commit as its data; see :mod:`pg2iceberg.materializer.evolve`.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from typing import Callable, ContextManager
 import pyarrow as pa
 
 from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.materializer.evolve import PreparedBatch, SchemaEvolution, StagedFile, cut_at_schema_change
 from pg2iceberg.materializer.fold import fold
 from pg2iceberg.materializer.merge import MergeResult, merge_batch
 from pg2iceberg.stream.coordinator import Coordinator, LogEntry
-from pg2iceberg.stream.files import META_COLUMNS, OP_COLUMN, UNCHANGED_COLUMN, StreamStore
+from pg2iceberg.stream.files import META_COLUMNS, OP_COLUMN, UNCHANGED_COLUMN, StagedRelation, StreamStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,7 @@ class BatchCommitted:
     changes: int
     result: MergeResult
     duration_s: float
+    schema_change: dict[str, object] | None = None  # what the batch changed in the schema
 
 
 def _take_batch(entries: list[LogEntry], max_rows: int) -> list[LogEntry]:
@@ -52,7 +58,8 @@ class Materializer:
     def __init__(self, *, coordinator: Coordinator, store: StreamStore, system_id: str,
                  group_id: str, max_batch_rows: int = 500_000,
                  on_commit: Callable[[BatchCommitted], None] | None = None,
-                 table_guard: Callable[[str], ContextManager[Callable[[], bool]]] | None = None):
+                 table_guard: Callable[[str], ContextManager[Callable[[], bool]]] | None = None,
+                 source_dsn: str | None = None):
         self.coordinator = coordinator
         self.table_guard = table_guard  # yields keep(): False once another holder wants the table
         self.store = store
@@ -60,6 +67,7 @@ class Materializer:
         self.group_id = group_id
         self.max_batch_rows = max_batch_rows
         self.on_commit = on_commit
+        self.evolution = SchemaEvolution(source_dsn)  # resolves staged relations in the source
 
     def cycle(self, targets: dict[str, IcebergTarget]) -> list[BatchCommitted]:
         """Apply everything staged for ``targets`` (fixed order); returns what was committed."""
@@ -81,27 +89,47 @@ class Materializer:
         entries = self.coordinator.entries_after(name, position)
         if not entries:
             return None
-        batch = _take_batch(entries, self.max_batch_rows)
-        changes = self._load(target, batch)
-        folded = fold(changes, target.key_columns)
-        lsn = batch[-1].last_lsn
-        result = merge_batch(target, folded, lsn=lsn, system_id=self.system_id)
+        files = [self._read(entry) for entry in _take_batch(entries, self.max_batch_rows)]
+        files = cut_at_schema_change(files)
+        batch = [f.entry for f in files]
+        prepared = self.evolution.prepare(name, target, [f.relation for f in files])
+        plan = prepared.plan
+        if plan is not None:
+            target.begin_change(plan.apply)
+        try:
+            changes = self._load(target, files, prepared)
+            folded = fold(changes, target.key_columns)
+            lsn = batch[-1].last_lsn
+            backfill = self.evolution.backfill(name, target, plan) if plan and plan.backfill else None
+            result = merge_batch(target, folded, lsn=lsn, system_id=self.system_id, backfill=backfill)
+        finally:
+            target.abandon_change()  # no-op after the commit; forgets the change on failure
+        summary = None
+        if plan is not None:
+            target.adopt(plan.final)
+            summary = {**plan.summary(), "backfilled_rows": backfill.rows if backfill else 0}
         self.coordinator.set_cursor(self.group_id, name, lsn)
         event = BatchCommitted(table=name, lsn=lsn, entries=len(batch), changes=changes.num_rows,
-                               result=result, duration_s=time.monotonic() - started)
+                               result=result, duration_s=time.monotonic() - started,
+                               schema_change=summary)
         if self.on_commit is not None:
             self.on_commit(event)
         return event
 
-    def _load(self, target: IcebergTarget, batch: list[LogEntry]) -> pa.Table:
-        """Read the stream files and convert their text values to the table's types."""
+    def _read(self, entry: LogEntry) -> StagedFile:
+        raw = self.store.read(entry.path)
+        return StagedFile(entry, raw, StagedRelation.from_schema(raw.schema))
+
+    def _load(self, target: IcebergTarget, files: list[StagedFile], prepared: PreparedBatch) -> pa.Table:
+        """Convert the files' text values, each under its own relation's types, to the table's."""
         parts = []
-        for entry in batch:
-            raw = self.store.read(entry.path)
+        for staged, types in zip(files, prepared.column_types):
+            raw = staged.data
             data_cols = {n: raw.column(n) for n in raw.column_names if n not in META_COLUMNS}
-            target.check_columns(data_cols.keys(), entry.path)
+            if types is None:
+                target.check_columns(data_cols.keys(), staged.entry.path)
             typed = target.from_text(
-                {n: c.combine_chunks() for n, c in data_cols.items()}, raw.num_rows)
+                {n: c.combine_chunks() for n, c in data_cols.items()}, raw.num_rows, types)
             typed = typed.append_column(OP_COLUMN, raw.column(OP_COLUMN))
             typed = typed.append_column(UNCHANGED_COLUMN, raw.column(UNCHANGED_COLUMN))
             parts.append(typed)

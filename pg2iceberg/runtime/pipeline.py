@@ -40,7 +40,7 @@ from pg2iceberg.source.connection import connect
 from pg2iceberg.source.replication import ReplicationConnection
 from pg2iceberg.source.schema import TableInfo
 from pg2iceberg.source.slot_health import read_slot_health
-from pg2iceberg.stream.coordinator import Coordinator
+from pg2iceberg.stream.coordinator import Coordinator, SnapshotState
 from pg2iceberg.stream.files import StreamStore
 from pg2iceberg.stream.leases import table_guard
 from pg2iceberg.stream.writer import FlushPolicy, WalWriter
@@ -249,9 +249,13 @@ class Pipeline:
                 todo[t.name] = flushed  # a new slot: every copy is anchored at its consistent point
             elif state is not None and state.state == "complete" and targets[t.name].created:
                 # The Iceberg table was dropped (the way out of a refused schema change): copy
-                # it again, anchored where the slot is, under the source's current schema.
+                # it again, anchored where the slot is, under the source's current schema. The
+                # empty table records that anchor, so older stream files are never applied to it;
+                # the copy is marked running first, so a crash before it ends resumes it.
                 self.sup.events.emit("snapshot_restarted", table=t.name,
                                      reason="its Iceberg table was missing and has been created again")
+                coord.save_snapshot_state(SnapshotState(t.name, "running", flushed, None, [], 0))
+                targets[t.name].commit_files(delete=[], add=[], lsn=flushed, system_id=system_id)
                 todo[t.name] = flushed
             elif state is None or state.state != "complete":
                 # An interrupted copy resumes under a fresh snapshot at its old anchor; a new table

@@ -121,3 +121,32 @@ def describe_table(conn: psycopg.Connection, schema: str, table: str) -> TableIn
     primary_key = tuple(r[0] for r in conn.execute(_PK_SQL, (oid,)).fetchall())
     return TableInfo(oid=oid, schema=schema, name=table, columns=columns,
                      primary_key=primary_key, replica_identity=replident, relkind=relkind)
+
+
+_TYPE_SQL = """
+SELECT bt.typname, format_type(t.oid, %(typmod)s),
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE %(typmod)s END,
+       t.typtype = 'd' AND t.typnotnull, bt.typtype,
+       CASE WHEN bt.typcategory = 'A' THEN ebt.typname END,
+       CASE WHEN bt.typcategory = 'A' THEN ebt.typtype END
+FROM pg_type t
+JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+LEFT JOIN pg_type ebt ON ebt.oid = CASE WHEN et.typtype = 'd' THEN et.typbasetype ELSE et.oid END
+WHERE t.oid = %(oid)s
+"""
+
+
+def describe_column_type(conn: psycopg.Connection, name: str, position: int, type_oid: int,
+                         typmod: int) -> ColumnInfo | None:
+    """A column known only by name, type oid and modifier (as a Relation message gives them),
+    resolved like :func:`describe_table` resolves columns; None when the type no longer exists.
+
+    ``attnum`` is the column's 1-based position in the message, not its catalog number.
+    """
+    row = conn.execute(_TYPE_SQL, {"oid": type_oid, "typmod": typmod}).fetchone()
+    if row is None:
+        return None
+    return ColumnInfo(name=name, attnum=position, type_oid=type_oid, type_name=row[0],
+                      type_display=row[1], typmod=int(row[2]), not_null=bool(row[3]),
+                      type_kind=row[4], elem_type_name=row[5], elem_type_kind=row[6], generated=False)

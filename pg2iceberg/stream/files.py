@@ -5,12 +5,20 @@ see :class:`Op`), ``_unchanged`` (list of the column names pgoutput sent as unch
 TOAST, else null), then the source columns as PostgreSQL text, named as the source named
 them when the changes were decoded. Every name is unique (uuid), so a retry or a second
 process can never overwrite a live file.
+
+Each file also records, in its Parquet schema metadata (key ``pg2iceberg.relation``), the
+relation it was decoded under: the columns pgoutput's Relation message listed (name, type
+oid, type modifier, replica-identity flag) and the replica identity. A file never spans a
+change of that relation, so the materializer converts every file under the types it was
+written with, whatever the table looks like now.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -20,6 +28,41 @@ import pyarrow.parquet as pq
 OP_COLUMN = "_op"
 UNCHANGED_COLUMN = "_unchanged"
 META_COLUMNS = (OP_COLUMN, UNCHANGED_COLUMN)
+RELATION_METADATA_KEY = b"pg2iceberg.relation"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceColumn:
+    """One column as a Relation message describes it."""
+
+    name: str
+    type_oid: int
+    type_mod: int
+    is_key: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StagedRelation:
+    """The source relation a stream file was decoded under."""
+
+    columns: tuple[SourceColumn, ...]
+    replica_identity: str  # d default, f full, i index, n nothing
+
+    def to_metadata(self) -> dict[bytes, bytes]:
+        """The Parquet schema metadata that records this relation."""
+        cols = [[c.name, c.type_oid, c.type_mod, c.is_key] for c in self.columns]
+        doc = {"columns": cols, "replica_identity": self.replica_identity}
+        return {RELATION_METADATA_KEY: json.dumps(doc).encode()}
+
+    @staticmethod
+    def from_schema(schema: pa.Schema) -> "StagedRelation | None":
+        """The relation recorded in a stream file's schema; None for a file without one."""
+        raw = (schema.metadata or {}).get(RELATION_METADATA_KEY)
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        return StagedRelation(tuple(SourceColumn(str(n), int(o), int(m), bool(k))
+                                    for n, o, m, k in doc["columns"]), str(doc["replica_identity"]))
 
 
 class Op(enum.IntEnum):

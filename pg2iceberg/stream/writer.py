@@ -11,6 +11,9 @@ Durability contract:
 - Flushes happen only on transaction boundaries. A transaction bigger than ``flush_bytes``
   is spilled to part files while it is decoded (memory stays bounded); the parts are
   registered together with the rest at its commit, so nobody sees half a transaction.
+- A stream file never spans a change of its table's relation (columns, types, identity): a
+  Relation message that differs from the buffered one closes the buffer first, and every
+  file records the relation it was decoded under (see :mod:`pg2iceberg.stream.files`).
 - When the publication is idle, the writer still advances ``flushed_lsn`` and the slot to
   the server's WAL position (on ``flush_interval``), so a quiet table never pins WAL.
 """
@@ -27,7 +30,9 @@ import pyarrow as pa
 from pg2iceberg.source import pgoutput as po
 from pg2iceberg.source.replication import Keepalive, ReplicationConnection, XLogData
 from pg2iceberg.stream.coordinator import Coordinator, NewLogEntry
-from pg2iceberg.stream.files import OP_COLUMN, UNCHANGED_COLUMN, Op, StreamStore, table_dir_name
+from pg2iceberg.stream.files import (
+    OP_COLUMN, UNCHANGED_COLUMN, Op, SourceColumn, StagedRelation, StreamStore, table_dir_name,
+)
 
 
 @dataclass
@@ -35,12 +40,14 @@ class _Relation:
     table_name: str
     columns: tuple[str, ...]
     key_idx: tuple[int, ...]
+    staged: StagedRelation
 
 
 @dataclass
 class _TableBuffer:
     table_name: str
     columns: tuple[str, ...]
+    relation: StagedRelation
     rows: list[tuple] = field(default_factory=list)
     ops: list[int] = field(default_factory=list)
     unchanged: list[list[str] | None] = field(default_factory=list)
@@ -64,7 +71,8 @@ class _TableBuffer:
         columns = list(zip(*self.rows)) if self.rows else [()] * len(self.columns)
         arrays = [pa.array(self.ops, pa.int8()), pa.array(self.unchanged, pa.list_(pa.string()))]
         arrays += [pa.array(col, pa.string()) for col in columns]
-        return pa.Table.from_arrays(arrays, names=[OP_COLUMN, UNCHANGED_COLUMN, *self.columns])
+        table = pa.Table.from_arrays(arrays, names=[OP_COLUMN, UNCHANGED_COLUMN, *self.columns])
+        return table.replace_schema_metadata(self.relation.to_metadata())
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +198,13 @@ class WalWriter:
             return
         columns = tuple(c.name for c in msg.columns)
         key_idx = tuple(i for i, c in enumerate(msg.columns) if c.is_key)
-        self.relations[msg.rel_id] = _Relation(name, columns, key_idx)
+        staged = StagedRelation(tuple(SourceColumn(c.name, c.type_oid, c.type_mod, c.is_key)
+                                      for c in msg.columns), msg.replica_identity)
+        self.relations[msg.rel_id] = _Relation(name, columns, key_idx, staged)
         buf = self.buffers.get(name)
-        if buf is not None and buf.columns != columns:
-            # The table's columns changed: what is buffered was decoded under the old ones.
+        if buf is not None and buf.relation != staged:
+            # The table's columns or types changed: what is buffered was decoded under the old
+            # relation, so it goes to a file of its own that records that relation.
             if buf.rows:
                 self.pending.append(self._write(buf))
             del self.buffers[name]
@@ -201,7 +212,8 @@ class WalWriter:
     def _buffer(self, rel: _Relation, lsn: int) -> _TableBuffer:
         buf = self.buffers.get(rel.table_name)
         if buf is None:
-            buf = self.buffers[rel.table_name] = _TableBuffer(rel.table_name, rel.columns, first_lsn=lsn)
+            buf = self.buffers[rel.table_name] = _TableBuffer(rel.table_name, rel.columns, rel.staged,
+                                                                  first_lsn=lsn)
             self._tx_marks.setdefault(rel.table_name, 0)
         return buf
 
