@@ -154,7 +154,7 @@ class MaintenanceSchedule:
         now = self.clock()
         if self._last_at is None:
             self._last_at = self._stored_last_at(now)
-        if now - self._last_at < interval:
+        if now - self._last_at < interval or "maintain" in self.sup.status().running_commands:
             return False
         self._last_at = now
         return self.sup.submit(c.Maintain())
