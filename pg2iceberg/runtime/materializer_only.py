@@ -88,7 +88,8 @@ class WorkerLoop:
         cfg = config()
         self.coordinator = self._coordinator()
         self.materializer = Materializer(coordinator=self.coordinator, store=stream_store(cfg),
-                                         system_id=system_id, group_id=worker_id, on_commit=self._committed)
+                                         system_id=system_id, group_id=worker_id, on_commit=self._committed,
+                                         source_dsn=cfg.source.postgres.dsn)
         if use_leases:
             self.materializer.table_guard = table_guard(
                 self.coordinator.conn, cfg.state.coordinator_schema, f"materializer:{worker_id}")

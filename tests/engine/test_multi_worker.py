@@ -21,6 +21,7 @@ from harness import Run, assert_same, write_config
 
 from pg2iceberg.config import load_config
 from pg2iceberg.runtime.materializer_only import open_worker
+from pg2iceberg.runtime.pipeline import Pipeline
 from pg2iceberg.runtime.supervisor import Supervisor
 from pg2iceberg.stream.coordinator import Coordinator
 
@@ -161,3 +162,99 @@ def test_split_failover_and_rebalance(pg_url: str, tmp_path: Path, started: list
         assert run.stop() == 0, run.stderr()[-3000:]
     with closing(Coordinator(pg_url, "_pg2iceberg")) as coord:  # a clean stop unregisters the worker
         assert coord.consumer_rows() == []
+
+
+def _everything(tables: list[str], workers: list[str]) -> dict[str, tuple[str, ...]]:
+    """A forced overlap: every worker holds every table."""
+    return {w: tuple(tables) for w in workers}
+
+
+def test_forced_overlap_never_duplicates_or_loses(pg_url: str, tmp_path: Path, started: list[Run]) -> None:
+    """Two workers applying the same tables at once, without leases: only Iceberg's optimistic
+    commit on the position-carrying snapshot fences them."""
+    _create(pg_url)
+    config = write_config(tmp_path, pg_url, [f"public.{t}" for t in TABLES],
+                          "  materializer_interval: 10ms\n").read_text()
+    (tmp_path / "config.yaml").write_text(config.replace("  materializer_interval: 500ms\n", ""))
+    writer = _start(started, tmp_path / "config.yaml", "--stream-only")
+    _wait("the initial copies", lambda: len(writer.events("snapshot_completed")) == len(TABLES), started)
+    load = Workload(pg_url, seed=5)
+    load.start()
+    events: list[Any] = []
+    threads: list[threading.Thread] = []
+    stops: list[threading.Event] = []
+    with ExitStack() as stack:
+        for wid in ("x1", "x2"):
+            sup = Supervisor(load_config(tmp_path / "config.yaml", overrides={"materializer_worker_id": wid}),
+                             "materializer-only")
+            sup.events.subscribe(events.append)
+            with closing(Coordinator(pg_url, "_pg2iceberg")) as coord:
+                system_id = coord.checkpoint(f"slot_{pg_url.rsplit('/', 1)[1]}")[0]
+            loop, _ = open_worker(Pipeline(sup), wid, system_id, stack, assign_tables=_everything,
+                                  use_leases=False)
+            stops.append(sup.stop_event)
+            threads.append(threading.Thread(target=loop.run, daemon=True))
+        try:
+            for thread in threads:
+                thread.start()
+            conflicts = lambda: [e for e in events if e.name == "commit_conflict"]  # noqa: E731
+            def raced() -> bool:
+                assert all(t.is_alive() for t in threads), "a worker loop died"
+                return len(conflicts()) >= 3
+
+            _wait("three lost commit races", raced, [writer], timeout_s=120)
+        finally:
+            load.finish()
+        writer.wait_caught_up(pg_url, timeout_s=120)
+        assert all(t.is_alive() for t in threads)
+        for stop in stops:
+            stop.set()
+        for thread in threads:
+            thread.join(60)
+    committed = {(e.fields["worker"], e.fields["table"]) for e in events if e.name == "batch_committed"}
+    assert {w for w, _ in committed} == {"x1", "x2"}  # both really applied the same tables
+    assert all(e.fields["still_held"] for e in conflicts())
+    _compare(pg_url, tmp_path)
+    assert writer.stop() == 0, writer.stderr()[-3000:]
+
+
+def test_mismatched_config_is_refused(pg_url: str, tmp_path: Path, started: list[Run]) -> None:
+    _create(pg_url, rows=10)
+    config = write_config(tmp_path, pg_url, ["public.a", "public.b"])
+    writer = _start(started, config, "--stream-only")
+    writer.wait_caught_up(pg_url)
+    text = config.read_text()
+    other_tables = tmp_path / "other-tables.yaml"
+    other_tables.write_text(text.replace("  - name: 'public.b'\n", ""))
+    other_warehouse = tmp_path / "other-warehouse.yaml"
+    other_warehouse.write_text(text.replace("sink:\n", f"sink:\n  warehouse: {tmp_path}/elsewhere\n"))
+    for path, key in ((other_tables, "tables"), (other_warehouse, "sink.warehouse")):
+        worker = _worker(started, path, "w9")
+        assert worker.proc.wait(60) == 2
+        err = worker.stderr()
+        assert f"{key}: this config has" in err and "the stream writer has" in err and str(path) in err, err
+        assert worker.events("worker_started") == []
+    with closing(Coordinator(pg_url, "_pg2iceberg")) as coord:
+        assert coord.consumer_rows() == []  # refused before registering anything
+    assert not (tmp_path / "elsewhere").exists()
+    assert writer.stop() == 0
+
+
+def test_worker_started_first_waits_then_works(pg_url: str, tmp_path: Path, started: list[Run]) -> None:
+    _create(pg_url, rows=500)
+    config = write_config(tmp_path, pg_url, [f"public.{t}" for t in TABLES])
+    worker = _worker(started, config, "early")
+    _wait("a waiting worker", lambda: worker.events("waiting") and _last_status(worker).get("waiting_for"),
+          [worker])
+    assert _last_status(worker)["state"] == "starting"
+    writer = _start(started, config, "--stream-only")
+    _wait("the copies", lambda: writer.events("streaming_started"), started)  # changes after them
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE a SET v = 'after start' WHERE id < 100")
+        conn.execute("DELETE FROM d WHERE id > 400")
+    writer.wait_caught_up(pg_url)
+    worker.wait_caught_up(pg_url)  # the worker's own status agrees
+    _compare(pg_url, tmp_path)
+    assert {e["table"] for e in worker.events("batch_committed")} == {"public.a", "public.d"}
+    assert _last_status(worker)["waiting_for"] is None
+    assert worker.stop() == 0 and writer.stop() == 0
