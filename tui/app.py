@@ -23,7 +23,7 @@ from tui.engine_link import Engine, EngineStopped, EngineThread, EventArrived
 from tui.log_capture import LogRecorded, forward_logs
 from tui.panes.backlog import BacklogPane
 from tui.panes.events import EventLog
-from tui.panes.header import AlertBar, ConsoleState, Headline
+from tui.panes.header import AlertBar, ConsoleState, Headline, LastAction
 from tui.panes.tables import TablesPane
 from tui.panes.wal import WalPane
 from tui.panes.workers import WorkersPane
@@ -32,6 +32,7 @@ from tui.screens.help import HelpScreen, help_rows
 from tui.screens.table_choice import TableChoice, TableChooser
 
 REFRESH_S = 0.5
+COMMAND_EVENTS = ("command_started", "command_finished", "command_rejected")
 ENGINE_ACTIONS = {"snapshot", "compact", "maintain", "verify", "pause", "resume", "cleanup"}
 
 
@@ -68,6 +69,7 @@ class ConsoleApp(App[int]):
         self._restore_logging: Callable[[], None] | None = None
         self._closed = False  # unmounted: the panes are gone, late messages are ignored
         self.headline, self.alert_bar = Headline(id="headline"), AlertBar(id="alerts")
+        self.last_action = LastAction(id="last-action")
         self.wal_pane, self.backlog_pane = WalPane(id="wal"), BacklogPane(id="backlog")
         self.tables_pane, self.workers_pane = TablesPane(id="tables"), WorkersPane(id="workers")
         self.event_log = EventLog(id="events")
@@ -78,6 +80,7 @@ class ConsoleApp(App[int]):
         """Header, alerts, the panes, footer."""
         yield self.headline
         yield self.alert_bar
+        yield self.last_action
         with Horizontal(id="top"):
             yield self.wal_pane
             yield self.backlog_pane
@@ -135,6 +138,8 @@ class ConsoleApp(App[int]):
             return
         event = message.event
         self.event_log.add(event)
+        if event.name in COMMAND_EVENTS:
+            self.last_action.show(event)
         if event.fields.get("command") != "plan_cleanup" or not self._awaiting_plan:
             return
         if event.name in ("command_finished", "command_rejected"):

@@ -7,6 +7,7 @@ from typing import Any
 import scenarios as sc
 from fake_engine import FakeEngine
 from textual.pilot import Pilot
+from textual.widget import Widget
 
 from pg2iceberg.runtime.status import PipelineStatus
 from tui.app import ConsoleApp
@@ -26,6 +27,11 @@ def console(snapshot: PipelineStatus | None = None, **engine_options: Any) -> tu
 def shown(app: ConsoleApp, selector: str) -> str:
     """The text a Static-like widget shows."""
     return str(app.query_one(selector).render())
+
+
+def painted(widget: Widget) -> str:
+    """The lines a widget paints at its current size."""
+    return "\n".join(strip.text.rstrip() for strip in widget.render_lines(widget.region.reset_offset))
 
 
 def log_text(app: ConsoleApp) -> str:

@@ -92,13 +92,18 @@ def history(at: float = NOW) -> list[Event]:
     ]
 
 
-CLEANUP_PLAN = {
+CLEANUP_PLAN = {  # shaped like pg2iceberg.runtime.cleanup_plan's plan
     "slot": "slot_demo",
-    "items": ["replication slot slot_demo (drop; retains 3.0 MiB of WAL)",
-              "publication pg2iceberg_pub (drop: created by pg2iceberg)",
-              "coordinator schema _pg2iceberg (drop: checkpoints, stream log, leases)",
-              "Iceberg tables shop.customers, shop.orders (kept)"],
-    "consequence": "Starting pg2iceberg again afterwards re-copies every table from scratch.",
+    "items": [
+        "this process's pipeline is running: it is stopped first",
+        "replication slot slot_demo: exists, active (this process's pipeline: it is stopped first), "
+        "retains 3.0 MiB of WAL (reserved) → will be dropped",
+        "publication pg2iceberg_pub: created by pg2iceberg → will be dropped",
+        "coordinator schema _pg2iceberg: 7 tables (checkpoint, consumers, cursors, leases, log, meta, "
+        "snapshots), 12 staged stream files registered → will be dropped",
+        "Iceberg tables: kept",
+    ],
+    "consequence": "a later start takes a full re-snapshot of every table",
     "blockers": [],
     "nothing_to_do": False,
 }

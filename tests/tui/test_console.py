@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import scenarios as sc
-from console_kit import SIZE, console, log_text, settle, shown
+from console_kit import SIZE, console, log_text, painted, settle, shown
 from textual.widgets import Button, Input, OptionList
 
 from pg2iceberg.errors import TerminalError
@@ -67,6 +67,7 @@ async def test_one_key_commands(key: str, command: c.Command) -> None:
         name = c.command_name(command)
         assert f"▶ {name} started" in log_text(app)
         assert f"✗ {name} FAILED: no catalog" in log_text(app)  # the failure shows its reason
+        assert f"last action: 00:00:00 ✗ {name} FAILED: no catalog" in shown(app, "#last-action")
 
 
 async def test_p_pauses_then_resumes_and_the_header_and_footer_follow() -> None:
@@ -96,7 +97,8 @@ async def test_cleanup_needs_the_slot_name_typed_and_sends_it() -> None:
         assert app.focused is screen.query_one("#cancel", Button)
         confirm = screen.query_one("#confirm", Button)
         assert confirm.disabled
-        assert "coordinator schema _pg2iceberg" in str(screen.query_one("#plan Static").render())
+        assert "coordinator schema _pg2iceberg" in painted(screen.query_one("#plan Static"))
+        assert str(confirm.label) == "Drop (type the name first)"
         await pilot.press("x", "c", "m")  # engine keys do nothing while the dialog is up
         assert engine.submitted == [c.PlanCleanup()]
         await pilot.press("tab")
@@ -104,7 +106,7 @@ async def test_cleanup_needs_the_slot_name_typed_and_sends_it() -> None:
         await pilot.press(*"slot_dem")
         assert confirm.disabled
         await pilot.press("o")
-        assert not confirm.disabled
+        assert not confirm.disabled and str(confirm.label) == "Drop them now"
         await pilot.press("O")
         assert confirm.disabled  # exactly the name, case and all
         await pilot.press("backspace")
@@ -147,7 +149,7 @@ async def test_cleanup_with_nothing_to_do_only_closes() -> None:
         await pilot.press("x")
         await settle(pilot)
         assert not app.screen.query("#confirm") and not app.screen.query(Input)
-        assert "Nothing to clean up for slot slot_demo." in str(app.screen.query_one("#plan Static").render())
+        assert "Nothing to clean up for slot slot_demo." in painted(app.screen.query_one("#plan Static"))
         await pilot.press("enter")
         await settle(pilot)
         assert engine.submitted == [c.PlanCleanup()]
@@ -188,8 +190,7 @@ async def test_help_lists_every_binding_and_closes() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = "\n".join(line.text for line in app.screen.query_one("#dialog Static").render_lines(
-            app.screen.query_one("#dialog Static").region.reset_offset))
+        text = painted(app.screen.query_one("#dialog Static"))
         for binding in ConsoleApp.BINDINGS:
             assert binding.tooltip.split()[0] in text
         for key in ("s ", "c ", "m ", "v ", "p ", "x ", "? ", "q "):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
+
+from rich.console import Console, RenderableType
 
 import scenarios as sc
 
@@ -11,11 +14,11 @@ from pg2iceberg.runtime.status import PipelineStatus, SnapshotProgress
 from tui.app import ConsoleApp
 from tui.panes.backlog import backlog_rows
 from tui.panes.events import describe
-from tui.panes.header import ConsoleState, alerts, headline
+from tui.panes.header import ConsoleState, action_line, alerts, headline
 from tui.panes.tables import copy_progress, table_rows
 from tui.panes.wal import wal_text
 from tui.panes.workers import worker_rows
-from tui.screens.cleanup import CleanupPlan, plan_text
+from tui.screens.cleanup import CleanupPlan, plan_view
 from tui.screens.help import help_rows
 
 
@@ -127,15 +130,44 @@ def test_command_and_config_events() -> None:
     assert line("something_new", a=1, b="x") == "something_new a=1 b=x"
 
 
-def test_cleanup_plan_text_lists_items_consequence_and_blockers() -> None:
+def as_text(renderable: RenderableType, width: int = 72) -> str:
+    console = Console(width=width, color_system=None, record=True, file=io.StringIO())
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+
+
+def test_cleanup_plan_lists_items_consequence_and_blockers_with_hanging_bullets() -> None:
     plan = CleanupPlan.from_details({**sc.CLEANUP_PLAN, "blockers": ["worker w1 (heartbeat 2s ago)"]})
-    text = plan_text(plan).plain
-    for item in sc.CLEANUP_PLAN["items"]:
-        assert f" • {item}" in text
-    assert sc.CLEANUP_PLAN["consequence"] in text
-    assert "cleanup will be refused while they run" in text and " • worker w1 (heartbeat 2s ago)" in text
-    assert plan_text(CleanupPlan.from_details({"slot": "s", "nothing_to_do": True})).plain == (
-        "Nothing to clean up for slot s.")
+    assert as_text(plan_view(plan)) == """\
+Replication slot slot_demo
+
+ • this process's pipeline is running: it is stopped first
+ • replication slot slot_demo: exists, active (this process's pipeline:
+   it is stopped first), retains 3.0 MiB of WAL (reserved) → will be
+   dropped
+ • publication pg2iceberg_pub: created by pg2iceberg → will be dropped
+ • coordinator schema _pg2iceberg: 7 tables (checkpoint, consumers,
+   cursors, leases, log, meta, snapshots), 12 staged stream files
+   registered → will be dropped
+ • Iceberg tables: kept
+
+Afterwards: a later start takes a full re-snapshot of every table
+
+OTHER PG2ICEBERG PROCESSES LOOK ALIVE; cleanup will be refused while
+they run:
+ • worker w1 (heartbeat 2s ago)"""
+    nothing = CleanupPlan.from_details({"slot": "s", "nothing_to_do": True})
+    assert as_text(plan_view(nothing)) == "Nothing to clean up for slot s."
+
+
+def test_cleanup_plan_redacts_secrets() -> None:
+    plan = CleanupPlan.from_details({"slot": "s", "items": ["stream files at s3://k:hunter2@bucket/x"]})
+    assert "hunter2" not in as_text(plan_view(plan)) and "s3://k:***@bucket/x" in as_text(plan_view(plan))
+
+
+def test_last_action_line_names_the_command_and_outcome() -> None:
+    event = Event("command_finished", {"command": "verify", "ok": True, "summary": "2 tables equal"}, sc.NOW)
+    assert action_line(event).plain == "last action: 00:00:00 ✓ verify done: 2 tables equal"
 
 
 def test_help_lists_every_declared_binding() -> None:

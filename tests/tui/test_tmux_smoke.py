@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from engine.harness import ROOT, write_config
+from engine.harness import ROOT, assert_same, write_config
 
 SERVER_LSN = re.compile(r"server\s+[0-9A-F]{1,8}/[0-9A-F]{1,8}\b")
 
@@ -100,11 +100,21 @@ def test_console_starts_streams_takes_keys_and_quits_cleanly(
     term.wait_for(lambda s: "compare PostgreSQL with Iceberg" not in s, "the help screen closed")
 
     term.press("p")
-    paused = term.wait_for(lambda s: "materializing PAUSED" in s, "materializing paused")
-    assert "p resume" in paused  # the footer offers the way back
+    term.wait_for(lambda s: "materializing PAUSED" in s and "p resume" in s,  # the footer offers the way back
+                  "materializing paused")
     term.press("p")
     term.wait_for(lambda s: "materializing PAUSED" not in s and "p pause" in s, "materializing resumed")
+
+    term.press("x")  # the real plan, then cancel: nothing is dropped
+    plan = term.wait_for(lambda s: "Drop (type the name first)" in s, "the cleanup dialog")
+    assert "will be dropped" in plan and "Cancel" in plan
+    term.press("Escape")
+    term.wait_for(lambda s: "Drop (type" not in s and "STREAMING" in s, "the dialog closed, still streaming")
 
     term.press("q")
     term.wait_for(lambda s: "EXITED" in s, "the process exiting", timeout_s=60)
     assert rc_file.read_text().strip() == "0"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        slots = conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database = current_database()")
+        assert [r[0] for r in slots] == [f"slot_{pg_url.rsplit('/', 1)[1].lower()}"]
+    assert assert_same(pg_url, tmp_path, "public.items", "items", "id") == 520  # all flushed on q

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from pg2iceberg.runtime.events import Event
 from pg2iceberg.runtime.status import PipelineStatus
 from pg2iceberg.secrets import redact
+from tui.panes.events import describe
 
 _STATE_STYLE = {"streaming": "bold green", "snapshotting": "bold cyan", "starting": "bold",
                 "stopping": "bold yellow", "error": "bold red"}
@@ -55,6 +57,25 @@ def alerts(status: PipelineStatus, console: ConsoleState) -> list[Text]:
     if status.restart_needed:
         lines.append(("yellow", f"RESTART NEEDED to apply: {', '.join(status.restart_needed)}"))
     return [Text(redact(line), style=style) for style, line in lines]
+
+
+def action_line(event: Event) -> Text:
+    """The latest command event, kept in view however fast the log scrolls."""
+    text = Text("last action: ", style="dim")
+    return text.append_text(describe(event))
+
+
+class LastAction(Static):
+    """One line with the latest command event; hidden until there is one."""
+
+    def on_mount(self) -> None:
+        """Nothing to show yet."""
+        self.display = False
+
+    def show(self, event: Event) -> None:
+        """Show a ``command_*`` event."""
+        self.display = True
+        self.update(action_line(event))
 
 
 class Headline(Static):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,23 +37,33 @@ class CleanupPlan:
                    nothing_to_do=bool(details.get("nothing_to_do")))
 
 
-def plan_text(plan: CleanupPlan) -> Text:
-    """The plan as the operator reads it."""
+def _bullets(lines: tuple[str, ...], style: str = "") -> Table:
+    """A bulleted list whose wrapped lines stay indented under their bullet."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(width=2, justify="right")
+    table.add_column(ratio=1)
+    for line in lines:
+        table.add_row("•", Text(redact(line), style=style))
+    return table
+
+
+def plan_view(plan: CleanupPlan) -> RenderableType:
+    """The plan as the operator reads it: what goes, what that means, who else is alive."""
     if plan.nothing_to_do:
         return Text(f"Nothing to clean up for slot {plan.slot}.")
-    text = Text()
-    text.append(f"Replication slot {plan.slot}\n\n", style="bold")
-    for item in plan.items:
-        text.append(f" • {redact(item)}\n")
+    parts: list[RenderableType] = [Text(f"Replication slot {plan.slot}\n", style="bold"),
+                                   _bullets(plan.items)]
     if plan.consequence:
-        text.append(f"\n{redact(plan.consequence)}\n", style="bold")
+        parts.append(Text(f"\nAfterwards: {redact(plan.consequence)}", style="bold"))
     if plan.blockers:
-        text.append("\nOTHER PG2ICEBERG PROCESSES LOOK ALIVE; cleanup will be refused while they run:\n",
-                    style="bold red")
-        for blocker in plan.blockers:
-            text.append(f" • {redact(blocker)}\n", style="red")
-    text.append("\nThis console's own pipeline is stopped first and not restarted.", style="dim")
-    return text
+        parts.append(Text("\nOTHER PG2ICEBERG PROCESSES LOOK ALIVE; cleanup will be refused while "
+                          "they run:", style="bold red"))
+        parts.append(_bullets(plan.blockers, style="red"))
+    return Group(*parts)
+
+
+LOCKED = "Drop (type the name first)"  # the labels say the state, colour or not
+UNLOCKED = "Drop them now"
 
 
 class CleanupScreen(ModalScreen[str | None]):
@@ -71,19 +83,24 @@ class CleanupScreen(ModalScreen[str | None]):
         with Vertical(id="dialog") as dialog:
             dialog.border_title = "Clean up: drop what this pipeline created"
             with VerticalScroll(id="plan", can_focus=False):  # Tab goes Cancel → field
-                yield Static(plan_text(self.plan))
+                yield Static(plan_view(self.plan))
             if not self.plan.nothing_to_do:
-                yield Label(f"To confirm, Tab to the field and type the slot name ({self.plan.slot}):")
-                yield Input(placeholder="type the slot name here", id="slot-name")
+                yield Label(f"To confirm, Tab to the field and type the slot name ({self.plan.slot}):",
+                            id="how-to-confirm")
+                with Horizontal(id="field"):
+                    yield Label("slot name › ")
+                    yield Input(placeholder="type it here", id="slot-name", compact=True)
             with Horizontal(id="buttons"):
                 yield Button("Cancel" if not self.plan.nothing_to_do else "Close", id="cancel",
-                             variant="primary")
+                             variant="primary", compact=True)
                 if not self.plan.nothing_to_do:
-                    yield Button("Drop them", id="confirm", variant="error", disabled=True)
+                    yield Button(LOCKED, id="confirm", variant="error", disabled=True, compact=True)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """The confirm button is enabled only while the slot name is typed exactly."""
-        self.query_one("#confirm", Button).disabled = event.value != self.plan.slot
+        confirm = self.query_one("#confirm", Button)
+        confirm.disabled = event.value != self.plan.slot
+        confirm.label = LOCKED if confirm.disabled else UNLOCKED
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the field confirms when the name matches."""
