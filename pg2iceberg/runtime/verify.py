@@ -78,6 +78,9 @@ def _verify_one(sup: "Supervisor", catalog: Any, src: Any, state: Any, t: TableC
     cfg = sup.config
     iceberg_name = f"{cfg.sink.namespace}.{t.iceberg_name}"
     info = preflight.describe_tables(src, [(t.schema, t.table)])[0]
+    if not info.primary_key:
+        raise TerminalError(f"verify: table {t.name} has no primary key, which verify does not support yet; "
+                            "verify the other tables with --table")
     try:
         table = catalog.load_table((cfg.sink.namespace, t.iceberg_name))
     except NoSuchTableError:
