@@ -21,7 +21,9 @@ import pyarrow as pa
 
 from pg2iceberg.iceberg.tables import IcebergTarget
 from pg2iceberg.materializer.evolve import PreparedBatch, SchemaEvolution, StagedFile, cut_at_schema_change
+from pg2iceberg.errors import TerminalError
 from pg2iceberg.materializer.fold import fold
+from pg2iceberg.materializer.keyless import apply_keyless
 from pg2iceberg.materializer.merge import MergeResult, merge_batch
 from pg2iceberg.stream.coordinator import Coordinator, LogEntry
 from pg2iceberg.stream.files import META_COLUMNS, OP_COLUMN, UNCHANGED_COLUMN, StagedRelation, StreamStore
@@ -98,10 +100,19 @@ class Materializer:
             target.begin_change(plan.apply)
         try:
             changes = self._load(target, files, prepared)
-            folded = fold(changes, target.key_columns)
             lsn = batch[-1].last_lsn
-            backfill = self.evolution.backfill(name, target, plan) if plan and plan.backfill else None
-            result = merge_batch(target, folded, lsn=lsn, system_id=self.system_id, backfill=backfill)
+            backfill = None
+            if not target.key_columns:  # REPLICA IDENTITY FULL without a key: full-row matching
+                if plan is not None and plan.backfill:
+                    raise TerminalError(
+                        f"{name}: columns added to a table without a key cannot be filled for its existing "
+                        "rows (there is no key to match them by): re-copy the table (the console's snapshot "
+                        "action, or drop its Iceberg table and restart)")
+                result = apply_keyless(target, changes, lsn=lsn, system_id=self.system_id)
+            else:
+                folded = fold(changes, target.key_columns)
+                backfill = self.evolution.backfill(name, target, plan) if plan and plan.backfill else None
+                result = merge_batch(target, folded, lsn=lsn, system_id=self.system_id, backfill=backfill)
         finally:
             target.abandon_change()  # no-op after the commit; forgets the change on failure
         summary = None

@@ -48,7 +48,9 @@ def copy_table(*, name: str, target: IcebergTarget, coordinator: Coordinator, ds
                on_progress: Callable[[CopyProgress], None] | None = None) -> int:
     """Copy one table (resuming a stored partial copy); returns the rows copied in total."""
     state = coordinator.snapshot_state(name)
-    resume = state is not None and state.state == "running" and state.anchor_lsn == anchor_lsn
+    # A table without a key has no order to resume in: its interrupted copy starts over.
+    resume = (state is not None and state.state == "running" and state.anchor_lsn == anchor_lsn
+              and bool(target.key_columns))
     files: list[str] = list(state.files) if resume and state else []
     last_key = state.last_key if resume and state else None
     rows_before = state.rows if resume and state else 0  # copied by the interrupted run

@@ -76,13 +76,13 @@ def describe_tables(conn: psycopg.Connection, names: Sequence[tuple[str, str]],
             except ValueError as exc:
                 problems.append(str(exc))
                 continue
-        if not info.primary_key:
-            fix = f"ALTER TABLE {info.qualified_sql} REPLICA IDENTITY FULL"
+        if not info.primary_key and info.replica_identity != "f":
             problems.append(
                 f"table {display} has no primary key; pg2iceberg needs one to match rows: add one "
-                f"(ALTER TABLE {info.qualified_sql} ADD PRIMARY KEY (...)), or, when a unique index on "
-                f"NOT NULL columns exists, name them in the config (tables[{display}].primary_key) "
-                f"(tables with REPLICA IDENTITY FULL and no key are not supported yet)")
+                f"(ALTER TABLE {info.qualified_sql} ADD PRIMARY KEY (...)), or let PostgreSQL send whole "
+                f"rows (ALTER TABLE {info.qualified_sql} REPLICA IDENTITY FULL; rows then match on every "
+                f"column), or, when a unique index on NOT NULL columns exists, name them in the config "
+                f"(tables[{display}].primary_key)")
             continue
         row = conn.execute("SELECT has_table_privilege(%s, 'SELECT')", (info.oid,)).fetchone()
         if not row or not row[0]:

@@ -30,6 +30,8 @@ def select_sql(info: TableInfo, columns: Sequence[ColumnType], after_key: Sequen
     exprs = [c.select_sql() for c in columns]
     exprs += [f"{k}::text AS {quote_ident(KEY_PREFIX + str(i))}" for i, k in enumerate(keys)]
     sql = f"SELECT {', '.join(exprs)} FROM {info.qualified_sql}"
+    if not keys:
+        return sql  # a table without a key is read in one pass (its copy restarts, never resumes)
     if after_key is not None:
         types = [info.column(k).type_display for k in info.primary_key]
         values = [f"{_literal(v)}::{t}" for v, t in zip(after_key, types)]

@@ -170,7 +170,10 @@ class WalWriter:
             if isinstance(msg, po.Insert):
                 buf.add(Op.INSERT, msg.new, size)
             elif isinstance(msg, po.Update):
-                if msg.old is not None and any(msg.old[i] != msg.new[i] for i in rel.key_idx):
+                # The old row goes first when the key changed, and always when PostgreSQL sends
+                # whole rows as the identity (REPLICA IDENTITY FULL: rows match on every column).
+                full_row = len(rel.key_idx) == len(rel.columns)
+                if msg.old is not None and (full_row or any(msg.old[i] != msg.new[i] for i in rel.key_idx)):
                     buf.add(Op.DELETE, msg.old, size)
                 buf.add(Op.UPDATE, msg.new, size)
             else:
