@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 
 from pg2iceberg.runtime import commands as c
+from pg2iceberg.runtime.events import Event
 from tui.engine_link import Engine, EngineStopped, EngineThread, EventArrived
 from tui.log_capture import LogRecorded, forward_logs
 from tui.panes.backlog import BacklogPane
@@ -32,7 +33,8 @@ from tui.screens.help import HelpScreen, help_rows
 from tui.screens.table_choice import TableChoice, TableChooser
 
 REFRESH_S = 0.5
-COMMAND_EVENTS = ("command_started", "command_finished", "command_rejected")
+STALE = " (last known)"  # the engine has stopped; the values are its last
+COMMAND_EVENTS = ("command_started", "command_finished", "command_rejected", "cleanup_cancelled")
 ENGINE_ACTIONS = {"snapshot", "compact", "maintain", "verify", "pause", "resume", "cleanup"}
 
 
@@ -126,6 +128,9 @@ class ConsoleApp(App[int]):
         self.backlog_pane.show(status)
         self.tables_pane.show(status, now)
         self.workers_pane.show(status, now)
+        for pane in (self.wal_pane, self.backlog_pane, self.tables_pane, self.workers_pane):
+            base = str(pane.border_title).removesuffix(STALE)  # values frozen at the engine's end
+            pane.border_title = base + STALE if console.engine_done else base
         if status.materializing_paused != self._paused:
             self._paused = status.materializing_paused
             self.refresh_bindings()
@@ -222,6 +227,8 @@ class ConsoleApp(App[int]):
     def _cleanup_confirmed(self, typed: str | None) -> None:
         if typed is not None:
             self.engine.submit(c.Cleanup(confirm=typed))
+        else:  # the console's own note, shown like an engine event
+            self.post_message(EventArrived(Event("cleanup_cancelled", {}, self.clock())))
 
     def action_help(self) -> None:
         """List every binding."""

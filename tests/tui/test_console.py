@@ -139,6 +139,7 @@ async def test_cancelling_cleanup_sends_nothing(keys: tuple[str, ...]) -> None:
         await settle(pilot)
         assert not isinstance(app.screen, CleanupScreen)
         assert engine.submitted == [c.PlanCleanup()]
+        assert "cleanup cancelled: nothing was dropped" in shown(app, "#last-action")
 
 
 async def test_cleanup_with_nothing_to_do_only_closes() -> None:
@@ -178,6 +179,7 @@ async def test_a_cleanup_that_stopped_the_pipeline_keeps_the_console_open_and_sa
         assert "PIPELINE STOPPED: cleanup dropped slot slot_demo" in alerts
         assert "The engine is not running. Press q to exit." in alerts
         assert "STOPPED" in shown(app, "#headline")
+        assert app.query_one("#wal").border_title == "WAL (last known)"
         await pilot.press("c", "s", "x", "p")  # nothing is sent to a stopped engine
         assert engine.submitted == []
         await pilot.press("q")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
-from rich.console import Console, RenderableType
-
 import scenarios as sc
+from rich.console import Console, RenderableType
 
 from pg2iceberg.runtime.events import Event
 from pg2iceberg.runtime.status import PipelineStatus, SnapshotProgress
@@ -128,6 +127,12 @@ def test_command_and_config_events() -> None:
     assert line("config_rejected", reason="bad") == "CONFIG REJECTED (running config kept): bad"
     assert line("error", message="password=hunter2 host=db") == "ERROR: password=*** host=db"
     assert line("something_new", a=1, b="x") == "something_new a=1 b=x"
+    assert line("verify_table", table="shop.orders", status="equal", source_rows=5612) == (
+        "verify shop.orders: 5,612 source rows, equal")
+    assert line("verify_table", table="t", status="different", source_rows=10, missing=1, different=2,
+                first_keys=("7", "9")) == (
+        "verify t: 10 source rows, DIFFERENT (1 missing, 2 different); first keys 7, 9")
+    assert line("slot_dropped", slot="s") == "cleanup dropped slot s"
 
 
 def as_text(renderable: RenderableType, width: int = 72) -> str:

@@ -39,6 +39,15 @@ def _command_finished(e: dict[str, Any]) -> tuple[str, str]:
     return ERROR, f"✗ {e['command']} FAILED: {f.or_dash(e.get('summary'))}"
 
 
+def _verify_table(e: dict[str, Any]) -> tuple[str, str]:
+    head = f"verify {e.get('table')}: {f.count(e.get('source_rows'))} source rows"
+    if e.get("status") == "equal":
+        return OK, f"{head}, equal"
+    counts = ", ".join(f"{e[k]} {k}" for k in ("missing", "extra", "different") if e.get(k))
+    keys = f"; first keys {', '.join(map(str, e['first_keys']))}" if e.get("first_keys") else ""
+    return ERROR, f"{head}, {str(e.get('status')).upper()} ({counts or 'no rows compared'}){keys}"
+
+
 def _config_reloaded(e: dict[str, Any]) -> tuple[str, str]:
     line = f"config reloaded: applied {_listing(e.get('applied'))}"
     if e.get("restart_needed"):
@@ -66,6 +75,12 @@ DESCRIBERS: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
     "command_finished": _command_finished,
     "command_rejected": lambda e: (WARN, f"✗ {e['command']} rejected: {e.get('reason')}"),
     "config_reloaded": _config_reloaded,
+    "verify_table": _verify_table,
+    "cleanup_waiting": lambda e: (WARN, f"cleanup: {e.get('reason')}"),
+    "cleanup_cancelled": lambda e: (INFO, "cleanup cancelled: nothing was dropped"),
+    "slot_dropped": lambda e: (WARN, f"cleanup dropped slot {e.get('slot')}"),
+    "publication_dropped": lambda e: (WARN, f"cleanup dropped publication {e.get('publication')}"),
+    "coordinator_dropped": lambda e: (WARN, f"cleanup dropped coordinator schema {e.get('schema')}"),
     "config_rejected": lambda e: (ERROR, f"CONFIG REJECTED (running config kept): {e.get('reason')}"),
 }
 

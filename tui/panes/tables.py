@@ -8,7 +8,7 @@ from pg2iceberg.runtime.status import PipelineStatus, SnapshotProgress, TableSta
 from tui import format as f
 from tui.panes.keyed_table import KeyedTable, Row, right
 
-COLUMNS = (("table", "table"), ("copy", "initial copy"), ("rows", "rows"), ("commit", "last commit"),
+COLUMNS = (("table", "table"), ("copy", "snapshot copy"), ("rows", "rows"), ("commit", "last commit"),
            ("data", "data files"), ("deletes", "delete files"), ("snapshots", "snapshots"))
 BAR_WIDTH = 10
 
