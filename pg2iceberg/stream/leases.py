@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS {s}.leases (
 """
 
 
+MATERIALIZE = "materialize"
+
+
 def holder_id(purpose: str) -> str:
     """A holder name unique to this process and call (``compact@host:pid:abcd``)."""
     return f"{purpose}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -59,9 +62,12 @@ class Leases:
                 queue: bool = False) -> bool:
         """Take (or renew) the lease of ``table_name``; False when someone else holds it.
 
-        A holder that renews is refused once another holder queued (``queue=True``) for the
-        table, so a busy materializer hands the table over between two batches. A queued
-        request lapses after ``ttl_s`` (a dead waiter blocks nobody for long).
+        Materializers do not exclude each other (purpose ``materialize``): which worker applies
+        a table is the assignment's business, fenced by Iceberg's optimistic commit, so a dead
+        worker's lease never blocks the worker that takes its tables over. A holder that renews
+        is refused once another holder queued (``queue=True``) for the table, so a busy
+        materializer hands the table over between two batches. A queued request lapses after
+        ``ttl_s`` (a dead waiter blocks nobody for long).
         """
         self.ensure()
         row = self.conn.execute(
@@ -71,10 +77,12 @@ class Leases:
             "acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at >= now() "
             "THEN l.acquired_at ELSE now() END, "
             "waiting = CASE WHEN l.waiting = EXCLUDED.holder THEN NULL ELSE l.waiting END "
-            "WHERE (l.holder = EXCLUDED.holder OR l.expires_at < now()) "
+            "WHERE (l.holder = EXCLUDED.holder OR l.expires_at < now() "
+            "OR (l.purpose = %s AND EXCLUDED.purpose = %s)) "
             "AND (l.waiting IS NULL OR l.waiting = EXCLUDED.holder OR l.waiting_until < now()) "
             "RETURNING holder",
-            (table_name, holder, purpose or holder.split("@", 1)[0], ttl_s)).fetchone()
+            (table_name, holder, purpose or holder.split("@", 1)[0], ttl_s, MATERIALIZE, MATERIALIZE),
+        ).fetchone()
         if row is None and queue:
             self.conn.execute(
                 f"UPDATE {self.s}.leases SET waiting = %s, waiting_until = now() + make_interval(secs => %s) "
@@ -145,7 +153,7 @@ class Leases:
 
 
 def table_guard(conn: psycopg.Connection, schema: str, holder: str,
-                ttl_s: float = 300.0) -> Callable[[str], ContextManager[Callable[[], bool]]]:
+                ttl_s: float = 120.0) -> Callable[[str], ContextManager[Callable[[], bool]]]:
     """A materializer's guard: ``with guard(table) as keep:`` apply batches ``while keep()``."""
     leases = Leases(conn, schema)
-    return lambda table_name: leases.turns(table_name, holder, ttl_s, purpose="materialize")
+    return lambda table_name: leases.turns(table_name, holder, ttl_s, purpose=MATERIALIZE)

@@ -15,7 +15,7 @@ from pyiceberg.types import LongType
 from harness import Run, assert_same, catalog
 from pg2iceberg.iceberg.compaction import COMPACTED_PROPERTY, live_files
 from pg2iceberg.iceberg.tables import LSN_PROPERTY, SYSTEM_ID_PROPERTY, read_position
-from pg2iceberg.stream.leases import Leases
+from pg2iceberg.stream.leases import MATERIALIZE, Leases
 
 SCHEMA = """
 CREATE TABLE ev (id bigint PRIMARY KEY, region text NOT NULL, amount numeric(10,2), note text,
@@ -188,17 +188,22 @@ def test_concurrent_materializer_loses_nothing(pg_url: str, tmp_path: Path) -> N
 def test_leases_exclude_and_queue(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as a_conn, psycopg.connect(pg_url, autocommit=True) as b_conn:
         a, b = Leases(a_conn, "_pg2iceberg"), Leases(b_conn, "_pg2iceberg")
-        assert a.acquire("public.t", "materializer:one", 60)
-        assert a.acquire("public.t", "materializer:one", 60)  # renewal by the holder
+        assert a.acquire("public.t", "materializer:one", 60, MATERIALIZE)
+        assert a.acquire("public.t", "materializer:one", 60, MATERIALIZE)  # renewal by the holder
         assert not b.acquire("public.t", "compact@x", 60, queue=True)
         assert b.holder("public.t") == "materializer:one"
-        assert not a.acquire("public.t", "materializer:one", 60)  # someone queued: hand over
+        assert not a.acquire("public.t", "materializer:one", 60, MATERIALIZE)  # someone queued: hand over
         a.release("public.t", "materializer:one")
-        assert not a.acquire("public.t", "materializer:one", 60)  # the queued holder goes first
+        assert not a.acquire("public.t", "materializer:one", 60, MATERIALIZE)  # the queued holder goes first
         assert b.acquire("public.t", "compact@x", 60)
         assert a.holder("public.t") == "compact@x"
+        assert not a.acquire("public.t", "materializer:two", 60, MATERIALIZE)  # compaction excludes all
         b.release("public.t", "compact@x")
-        assert a.acquire("public.t", "materializer:one", 0.0)
+        assert a.acquire("public.t", "materializer:one", 60, MATERIALIZE)
+        assert b.acquire("public.t", "materializer:two", 60, MATERIALIZE)  # a (dead) peer never blocks
+        assert a.holder("public.t") == "materializer:two"
+        assert not b.acquire("public.t", "compact@x", 60)
+        assert a.acquire("public.t", "materializer:one", 0.0, MATERIALIZE)
         assert b.acquire("public.t", "compact@x", 60)  # an expired lease is free to take
         with a.held("public.t", "compact@y", 60, wait_s=0.3, poll_s=0.1) as got:
             assert not got
