@@ -8,7 +8,7 @@ Durability contract:
   crash at any moment either replays a transaction from the slot or finds it registered.
 - A transaction whose commit lies before ``flushed_lsn`` is already registered (the ack to
   the server may have been lost in a crash) and is dropped when the server resends it.
-- Flushes happen only on transaction boundaries. A transaction bigger than ``flush_bytes``
+- Flushes happen only on transaction boundaries. A transaction bigger than ``flush_bytes`` (payload plus ``ROW_OVERHEAD_BYTES`` a row)
   is spilled to part files while it is decoded (memory stays bounded); the parts are
   registered together with the rest at its commit, so nobody sees half a transaction.
 - A stream file never spans a change of its table's relation (columns, types, identity): a
@@ -75,6 +75,11 @@ class _TableBuffer:
         return table.replace_schema_metadata(self.relation.to_metadata())
 
 
+# What one buffered row costs in memory beyond its payload (a tuple of Python strings): a
+# transaction spills to part files once payload + this per row reaches ``flush_bytes``.
+ROW_OVERHEAD_BYTES = 200
+
+
 @dataclass(frozen=True, slots=True)
 class FlushPolicy:
     """When to stage buffered changes."""
@@ -109,6 +114,7 @@ class WalWriter:
         self.slot_name = slot_name
         self.tables = tables
         self.policy = policy
+        self._policy = policy()
         self.on_flush = on_flush
         self.decoder = po.PgOutputDecoder()
         self.relations: dict[int, _Relation] = {}
@@ -129,6 +135,8 @@ class WalWriter:
     def run(self, stop: threading.Event) -> None:
         """Stream, buffer and flush until ``stop`` is set; then flush what is committed."""
         while not stop.is_set():
+            self._policy = self.policy()  # read once per drained burst, not per message
+            spill_at = self._policy.bytes
             for item in self.repl.messages(timeout_s=0.2):
                 if isinstance(item, XLogData):
                     self._handle(self.decoder.decode(item.payload), item)
@@ -138,7 +146,7 @@ class WalWriter:
                     self.stats.server_lsn = max(self.stats.server_lsn, item.wal_end)
                     if item.reply_requested:
                         self.repl.send_status(self.stats.flushed_lsn)
-                if self._in_tx and self._buffered_bytes >= self.policy().bytes:
+                if self._in_tx and self._buffered_bytes + self._buffered_rows * ROW_OVERHEAD_BYTES >= spill_at:
                     self._spill()
             self._maybe_flush(idle=True)
         if not self._in_tx:
@@ -223,7 +231,7 @@ class WalWriter:
     # -- flushing ------------------------------------------------------------------------
 
     def _maybe_flush(self, *, idle: bool) -> None:
-        policy = self.policy()
+        policy = self._policy
         due = time.monotonic() - self._last_flush >= policy.interval_s
         if self._in_tx:
             return
