@@ -34,7 +34,9 @@ from tui.screens.table_choice import TableChoice, TableChooser
 
 REFRESH_S = 0.5
 STALE = " (last known)"  # the engine has stopped; the values are its last
-COMMAND_EVENTS = ("command_started", "command_finished", "command_rejected", "cleanup_cancelled")
+# What the operator did (a key or a config edit): its latest outcome stays in view.
+OPERATOR_EVENTS = ("command_started", "command_finished", "command_rejected", "cleanup_cancelled",
+                   "config_reloaded", "config_rejected")
 ENGINE_ACTIONS = {"snapshot", "compact", "maintain", "verify", "pause", "resume", "cleanup"}
 
 
@@ -143,7 +145,7 @@ class ConsoleApp(App[int]):
             return
         event = message.event
         self.event_log.add(event)
-        if event.name in COMMAND_EVENTS:
+        if event.name in OPERATOR_EVENTS:
             self.last_action.show(event)
         if event.fields.get("command") != "plan_cleanup" or not self._awaiting_plan:
             return

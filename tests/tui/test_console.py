@@ -260,6 +260,7 @@ async def test_events_and_engine_logs_land_in_the_log_without_secrets() -> None:
         text = log_text(app)
         assert "23:59:58 committed shop.orders +300 -11 (311 changes) at 1/6B3738A0, 0.2s" in text
         assert "CONFIG REJECTED (running config kept): sink.flush_interval" in text
+        assert "last action: 00:00:00 CONFIG REJECTED" in shown(app, "#last-action")
         assert "ERROR: lost postgresql://u:***@db/x" in text
         assert "WARNING: pg2iceberg: retrying password=*** host=db" in text
         assert "hunter2" not in text and "not shown" not in text

@@ -60,20 +60,20 @@ def alerts(status: PipelineStatus, console: ConsoleState) -> list[Text]:
 
 
 def action_line(event: Event) -> Text:
-    """The latest command event, kept in view however fast the log scrolls."""
+    """The latest command or config-reload event, kept in view however fast the log scrolls."""
     text = Text("last action: ", style="dim")
     return text.append_text(describe(event))
 
 
 class LastAction(Static):
-    """One line with the latest command event; hidden until there is one."""
+    """One line with the latest command or reload event; hidden until there is one."""
 
     def on_mount(self) -> None:
         """Nothing to show yet."""
         self.display = False
 
     def show(self, event: Event) -> None:
-        """Show a ``command_*`` event."""
+        """Show a ``command_*`` or ``config_*`` event."""
         self.display = True
         self.update(action_line(event))
 
