@@ -7,8 +7,9 @@ Contracts:
   position the pipeline resumes from, so nothing the pipeline needs is expired.
 - A file under the table's data or metadata folder is deleted only when (a) nothing
   references it: not the current metadata file, not a metadata-log entry, not a statistics
-  file, not a remaining snapshot's manifest list, manifest, or any manifest entry (live or
-  deleted); (b) no in-flight initial copy holds it (the coordinator's ``snapshots.files``);
+  file, not a remaining snapshot's manifest list or manifest, and no data or delete file
+  that is live in a remaining snapshot (a file a snapshot marks deleted is still live in
+  its parent while that is kept; once the parent expired nobody can read it); (b) no in-flight initial copy holds it (the coordinator's ``snapshots.files``);
   (c) it is older than ``maintenance_grace`` by its storage modification time. (c) protects
   every in-flight commit: what a writer has written but not yet committed is young. Old
   metadata files that fell out of the metadata log are removed by the same rule.
@@ -152,7 +153,7 @@ def referenced_files(table: Table) -> set[str]:
             if manifest.manifest_path in seen:
                 continue
             seen.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                 refs.add(entry.data_file.file_path)
     refs |= seen
     return {normalize(r) for r in refs}

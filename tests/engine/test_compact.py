@@ -14,6 +14,7 @@ from pyiceberg.types import LongType
 
 from harness import Run, assert_same, catalog
 from pg2iceberg.iceberg.compaction import COMPACTED_PROPERTY, live_files
+from pg2iceberg.iceberg.maintenance import MaintenanceSettings, maintain_table, normalize
 from pg2iceberg.iceberg.tables import LSN_PROPERTY, SYSTEM_ID_PROPERTY, read_position
 from pg2iceberg.stream.leases import MATERIALIZE, Leases
 
@@ -118,6 +119,13 @@ def test_compaction_keeps_partitions_rows_and_position(pg_url: str, tmp_path: Pa
     assert again.proc.wait(120) == 0, again.stderr()[-3000:]
     assert not again.events("table_compacted")
     assert [e["table"] for e in again.events("compaction_skipped")] == ["public.ev"]
+
+    reclaimed = maintain_table(_ev(tmp_path), MaintenanceSettings(retention_s=0, grace_s=0), now=time.time() + 1)
+    data_dir = Path(normalize(after.metadata.location)) / "data"
+    on_disk = {str(p) for p in data_dir.rglob("*") if p.is_file()}
+    assert on_disk == {normalize(f.file_path) for f in live_files(_ev(tmp_path))[0]}  # rewritten files gone
+    assert reclaimed.files_removed >= len(files_before)
+    assert_same(pg_url, tmp_path, "public.ev", "ev", "id")
 
     streaming = Run(config)  # the pipeline resumes on the compacted table at the same position
     try:
