@@ -78,6 +78,7 @@ class _TableBuffer:
 # What one buffered row costs in memory beyond its payload (a tuple of Python strings): a
 # transaction spills to part files once payload + this per row reaches ``flush_bytes``.
 ROW_OVERHEAD_BYTES = 200
+STATUS_INTERVAL_S = 10.0  # standby status at least this often, even when nothing was flushed
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +259,15 @@ class WalWriter:
                 self.pending.append(self._write(buf))
         self.buffers.clear()
         self._tx_marks = {}
-        self._buffered_bytes = 0
+        self._buffered_bytes = self._buffered_rows = 0
+        self._keep_alive()
+
+    def _keep_alive(self) -> None:
+        """Report the (unchanged) flushed position now and then while a long transaction is
+        decoded, so the server's wal_sender_timeout never ends the connection."""
+        if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
+            self.repl.send_status(self.stats.flushed_lsn)
+            self._last_status = time.monotonic()
 
     def flush(self) -> None:
         """Stage every buffered committed change, register it, then ack the slot."""
@@ -278,6 +287,6 @@ class WalWriter:
             self.stats.last_flush_at = time.time()
             if self.on_flush is not None:
                 self.on_flush(entries, self.stats.flushed_lsn)
-        elif time.monotonic() - self._last_status > 10:
+        elif time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self.repl.send_status(self.stats.flushed_lsn)
         self._last_status = time.monotonic()
