@@ -6,7 +6,7 @@
 3. Baseline: drains that slot with a bare pgoutput ``START_REPLICATION`` (psycopg, replication
    connection), counting Insert/Update messages until all ``--changes`` have arrived.
 4. Ours: restarts pg2iceberg and times until every table's ``materialized_lsn`` reaches the
-   ``pg_current_wal_lsn()`` captured after the changes.
+   ``pg_current_wal_insert_lsn()`` captured after the changes.
 5. With pg2iceberg running, one transaction inserting ``--big-rows`` rows (default 1,000,000)
    in one statement: time from commit to caught up, and the process's peak RSS (VmHWM).
 

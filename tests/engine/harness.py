@@ -42,7 +42,9 @@ def write_config(folder: Path, url: str, tables: list[str], extra_sink: str = ""
 def current_wal_lsn(url: str) -> int:
     """The source's current WAL position."""
     with psycopg.connect(url, autocommit=True) as conn:
-        return parse_lsn(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])
+        # The insert position: with synchronous_commit=off the write position
+        # (pg_current_wal_lsn) may still lie before the last commit's record.
+        return parse_lsn(conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0])
 
 
 class Run:

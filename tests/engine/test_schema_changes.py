@@ -14,7 +14,6 @@ import pytest
 from pyiceberg.types import DecimalType, DoubleType, ListType, LongType, StringType
 
 from harness import Run, assert_same, catalog, duckdb_rows, iceberg_rows, source_rows, write_config
-from pg2iceberg.lsn import parse_lsn
 
 SEED = """
 CREATE TABLE public.t (id bigint PRIMARY KEY, name text, qty bigint, price numeric(8,2));
@@ -35,12 +34,8 @@ def _sql(url: str, *statements: str, transaction: bool = False) -> None:
 
 
 def _caught_up(run: Run, url: str) -> None:
-    """Wait until every change committed so far is in Iceberg. The WAL insert position is the
-    target: with synchronous_commit=off, pg_current_wal_lsn() may still lie before the last
-    commit."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        target = parse_lsn(conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0])
-    run.wait_caught_up(url, target=target)
+    """Wait until every change committed so far is in Iceberg."""
+    run.wait_caught_up(url)
 
 
 def _start(url: str, folder: Path, seed: str = SEED, *, compare: bool = True) -> Run:
