@@ -19,23 +19,29 @@ SERVER_LSN = re.compile(r"server\s+[0-9A-F]{1,8}/[0-9A-F]{1,8}\b")
 
 
 class Terminal:
-    """One detached tmux session running a shell command."""
+    """One detached tmux session on a tmux server of its own (its own socket), running a command."""
 
     def __init__(self, name: str, command: str, width: int, height: int):
         self.name = name
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+        self.tmux = ["tmux", "-L", name]  # a private server: nobody else's sessions or environment
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
                         command], check=True)
+        shown, socket = subprocess.run(
+            [*self.tmux, "display", "-p", "-t", name, "#{window_width}x#{window_height} #{socket_path}"],
+            capture_output=True, text=True, check=True).stdout.split()
+        self.socket = Path(socket)
+        assert shown == f"{width}x{height}", f"tmux made a {shown} window, not {width}x{height}"
 
     def screen(self) -> str:
         """What the terminal shows now."""
-        result = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
+        result = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True,
                                 text=True)
         return result.stdout
 
     def press(self, *keys: str) -> None:
         """Type keys (tmux key names: Escape, Tab, ...)."""
         for key in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+            subprocess.run([*self.tmux, "send-keys", "-t", self.name, key], check=True)
             time.sleep(0.3)
 
     def wait_for(self, shows: Callable[[str], bool], what: str, timeout_s: float = 90) -> str:
@@ -50,8 +56,9 @@ class Terminal:
         raise AssertionError(f"the terminal never showed {what}; it shows:\n{screen}")
 
     def close(self) -> None:
-        """Kill the session."""
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        """Stop this terminal's private tmux server (and whatever still runs in it)."""
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        self.socket.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -77,7 +84,8 @@ def test_console_starts_streams_takes_keys_and_quits_cleanly(
         conn.execute("INSERT INTO public.items SELECT g, 'item ' || g FROM generate_series(1, 500) g")
     config = write_config(tmp_path, pg_url, ["public.items"])
     rc_file = tmp_path / "exit-code"
-    command = (f"cd {shlex.quote(str(tmp_path))} && PYTHONWARNINGS=ignore "
+    # tmux started from pytest hands the pane COLUMNS=80/LINES=24, which would pin the size
+    command = (f"unset COLUMNS LINES; cd {shlex.quote(str(tmp_path))} && PYTHONWARNINGS=ignore "
                f"{shlex.quote(str(ROOT / '.venv/bin/pg2iceberg'))} --config {shlex.quote(str(config))}; "
                f"echo $? > {shlex.quote(str(rc_file))}; echo EXITED; sleep 600")
     term = terminal_factory(command, 120, 40)
