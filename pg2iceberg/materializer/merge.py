@@ -46,10 +46,15 @@ class MergeResult:
 
 def _candidate_files(target: IcebergTarget, files: list[DataFile], touched: pa.Table) -> list[DataFile]:
     """Files whose first-key bounds may contain a touched key."""
+    if not files:
+        return []
     first = target.key_columns[0]
     field = target.table.schema().find_field(first)
+    column = touched.column(first).drop_null()
+    if pa.types.is_integer(column.type):
+        return _candidates_by_int_bounds(files, field.field_id, field.field_type, column)
     try:
-        values = sorted(v for v in touched.column(first).to_pylist() if v is not None)
+        values = sorted(column.to_pylist())
     except TypeError:
         return files
     out = []
@@ -64,6 +69,32 @@ def _candidate_files(target: IcebergTarget, files: list[DataFile], touched: pa.T
             if i < len(values) and values[i] <= _comparable(hi, values[0]):
                 out.append(f)
         except (TypeError, ValueError):
+            out.append(f)
+    return out
+
+
+def _candidates_by_int_bounds(files: list[DataFile], field_id: int, field_type: Any,
+                              column: pa.ChunkedArray) -> list[DataFile]:
+    """The integer-key case without a Python object per touched key (batches of a million
+    keys): one Arrow sort, then a binary search over it for each file's lower bound."""
+    keys = pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], column.type)
+    values = keys.take(pc.array_sort_indices(keys))
+    n = len(values)
+    out = []
+    for f in files:
+        lower, upper = (f.lower_bounds or {}).get(field_id), (f.upper_bounds or {}).get(field_id)
+        if lower is None or upper is None or not n:
+            out.append(f)
+            continue
+        lo, hi = from_bytes(field_type, lower), from_bytes(field_type, upper)
+        left, right = 0, n  # first index whose value is >= lo
+        while left < right:
+            mid = (left + right) // 2
+            if values[mid].as_py() < lo:
+                left = mid + 1
+            else:
+                right = mid
+        if left < n and values[left].as_py() <= hi:
             out.append(f)
     return out
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pg2iceberg")
 WAIT_S = 120.0  # how long to wait for a running pipeline to reach the verify point
+RECHECKS = 3  # rereads of keys that differed, each after a fresh target
 MAX_KEYS_SHOWN = 10
 EXIT_DIFFERENT = 3
 
@@ -100,7 +101,11 @@ def _verify_one(sup: "Supervisor", catalog: Any, src: Any, state: Any, t: TableC
     final, raced = first, 0
     if first.diff:
         checked = first.diff.keys()
-        final = vt.recheck(cfg.source.postgres.dsn, target, position, checked)
+        for attempt in range(RECHECKS):  # a key changed again in the next window is read once more
+            hold = attempt == RECHECKS - 1 and final.caught_up  # the last one holds the rows still
+            final = vt.recheck(cfg.source.postgres.dsn, target, position, final.diff.keys(), hold_rows=hold)
+            if not final.diff:
+                break
         raced = len(checked) - len(final.diff.keys())
         unchecked = {k: first.counts[k] - len(getattr(first.diff, k)) for k in first.counts}
         final.counts = {k: final.counts[k] + unchecked[k] for k in final.counts}

@@ -1,11 +1,13 @@
 """Verify one table: PostgreSQL at one point against its Iceberg table, chunk by key range.
 
 Consistency: the PostgreSQL side is read in one REPEATABLE READ transaction whose first
-statement reads ``pg_current_wal_lsn()`` (the target). The Iceberg side is read from one
-pinned snapshot, taken once the table is complete up to the target (waiting, bounded, while
-a pipeline streams from the slot). Changes committed around that point can still show as
-differences, so every differing key is read again from both sides after a fresh target
-(once); only keys that still differ count.
+statement reads ``pg_current_wal_insert_lsn()`` (the target). The Iceberg side is read from
+one pinned snapshot: the oldest one complete up to the target, once there is one (waiting,
+bounded, while a pipeline streams from the slot). Changes committed between the target and
+that snapshot's position can still show as differences, so differing keys are read again
+from both sides after a fresh target (a few times), and keys that still differ once more with
+their source rows locked ``FOR SHARE`` (a hot key holds still for about one materializer
+interval); only keys that differ then count.
 
 Memory: rows are read in key order (``COLLATE "C"`` for string keys, the byte order Iceberg
 filters use) and compared in chunks of about ``chunk_rows``; each chunk's Iceberg rows come
@@ -21,7 +23,8 @@ from typing import Callable, Iterator, Sequence
 import pyarrow as pa
 from pyiceberg.types import StringType
 
-from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.iceberg.tables import LSN_PROPERTY, IcebergTarget
+from pg2iceberg.source.connection import connect
 from pg2iceberg.source.snapshot import SnapshotReader
 from pg2iceberg.sqlident import quote_ident
 from pg2iceberg.verify.compare import ChunkDiff, Key, compare_tables, keys_filter, range_filter
@@ -118,7 +121,9 @@ def _begin(dsn: str, position: Position) -> tuple[SnapshotReader, int, int | Non
 
     reader = SnapshotReader(dsn, None)
     cur = reader.conn.cursor()
-    cur.execute("SELECT pg_current_wal_lsn()::text")
+    # The insert position: every transaction this snapshot sees has its commit record before
+    # it (the write position, pg_current_wal_lsn, may still lag behind an asynchronous commit).
+    cur.execute("SELECT pg_current_wal_insert_lsn()::text")
     target = parse_lsn(cur.fetchone()[0])  # type: ignore[index]
     cur.close()
     complete, reached = position(target)
@@ -132,10 +137,30 @@ def _iceberg(target: IcebergTarget, snapshot_id: int | None, row_filter: object)
     return target.conform(data)
 
 
-def _snapshot_id(target: IcebergTarget) -> int | None:
+def _snapshot_id(target: IcebergTarget, lsn: int) -> int | None:
+    """The oldest snapshot (in the current one's history) complete up to ``lsn``, else the
+    current one: the closer its position is to ``lsn``, the fewer changes race the compare."""
     target.table.refresh()
     snap = target.table.current_snapshot()
-    return snap.snapshot_id if snap else None
+    if snap is None:
+        return None
+    chosen = snap  # a snapshot without a position (another writer's) ends the walk: it is
+    while snap is not None:  # what readers see now, and must be what is compared
+        position = read_snapshot_position(snap)
+        if position is None or position < lsn:
+            break
+        chosen = snap
+        snap = target.table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
+    return chosen.snapshot_id
+
+
+def read_snapshot_position(snap: object) -> int | None:
+    """The ``pg2iceberg.lsn`` a snapshot records, or None."""
+    from pg2iceberg.lsn import parse_lsn
+
+    summary = getattr(snap, "summary", None)
+    value = summary.additional_properties.get(LSN_PROPERTY) if summary is not None else None
+    return parse_lsn(value) if value else None
 
 
 def full_pass(dsn: str, target: IcebergTarget, position: Position, chunk_rows: int | None = None) -> Pass:
@@ -144,7 +169,7 @@ def full_pass(dsn: str, target: IcebergTarget, position: Position, chunk_rows: i
     result = Pass(target_lsn=lsn, complete_lsn=complete, caught_up=reached)
     keys = list(target.key_columns)
     try:
-        sid = _snapshot_id(target)
+        sid = _snapshot_id(target, lsn)
         lower: Key | None = None
         for chunk, upper in _source_chunks(reader, target, chunk_rows or CHUNK_ROWS):
             result.chunks += 1
@@ -163,13 +188,27 @@ def full_pass(dsn: str, target: IcebergTarget, position: Position, chunk_rows: i
     return result
 
 
-def recheck(dsn: str, target: IcebergTarget, position: Position, keys: Sequence[Key]) -> Pass:
-    """Read ``keys`` again from both sides after a fresh target; what still differs."""
+def recheck(dsn: str, target: IcebergTarget, position: Position, keys: Sequence[Key], *,
+            hold_rows: bool = False) -> Pass:
+    """Read ``keys`` again from both sides after a fresh target; what still differs.
+
+    With ``hold_rows`` the source rows of ``keys`` are locked (``FOR SHARE``) before the target
+    is taken and until the comparison ends, so keys that change all the time hold still: the
+    Iceberg snapshot, complete past the target, must then show exactly the locked values.
+    """
+    if hold_rows:
+        with connect(dsn, autocommit=False, application_name="pg2iceberg-verify") as lock:
+            for start in range(0, len(keys), RECHECK_BATCH):
+                where = _keys_where(target, list(keys[start:start + RECHECK_BATCH]))
+                lock.execute(f"SELECT 1 FROM {target.info.qualified_sql}{where} FOR SHARE")
+            result = recheck(dsn, target, position, keys)
+            lock.rollback()
+            return result
     reader, lsn, complete, reached = _begin(dsn, position)
     result = Pass(target_lsn=lsn, complete_lsn=complete, caught_up=reached)
     names = list(target.key_columns)
     try:
-        sid = _snapshot_id(target)
+        sid = _snapshot_id(target, lsn)
         for start in range(0, len(keys), RECHECK_BATCH):
             batch = list(keys[start:start + RECHECK_BATCH])
             held = list(_source_batches(reader, _select_sql(target, _keys_where(target, batch)), target))
