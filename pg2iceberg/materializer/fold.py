@@ -9,7 +9,7 @@ row from the Iceberg file that holds it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +28,9 @@ class Folded:
     upserts: pa.Table  # final images, table schema + _unchanged (list of column names or null)
     delete_keys: pa.Table  # key columns of keys whose last change is a delete
     truncate: bool  # empty the table before applying the rest
+    # new key -> old key, for images whose key changed and whose unchanged TOASTed values must
+    # come from the old key's row in Iceberg
+    moved_from: dict[tuple, tuple] = field(default_factory=dict)
 
     @property
     def touched_keys(self) -> pa.Table:
@@ -62,29 +65,43 @@ def fold(changes: pa.Table, keys: tuple[str, ...]) -> Folded:
     take = pc.sort_indices(last.column(f"{ORD}_max"))
     positions = pc.subtract(pc.take(last.column(f"{ORD}_max"), take), first_ord)
     final = changes.take(positions)
-    is_delete = pc.equal(final.column(OP), int(Op.DELETE))
+    is_delete = pc.is_in(final.column(OP), value_set=pa.array([int(Op.DELETE), int(Op.MOVE)], pa.int8()))
     upserts = final.filter(pc.invert(is_delete))
     deletes = final.filter(is_delete).select(list(keys))
+    moved_from: dict[tuple, tuple] = {}
     if upserts.num_rows and pc.any(pc.is_valid(upserts.column(UNCHANGED))).as_py():
-        upserts = _fill_unchanged_from_batch(changes, upserts, keys)
-    return Folded(upserts=upserts.drop_columns([OP, ORD]), delete_keys=deletes, truncate=truncate)
+        upserts, moved_from = _fill_unchanged_from_batch(changes, upserts, keys)
+    return Folded(upserts=upserts.drop_columns([OP, ORD]), delete_keys=deletes, truncate=truncate,
+                  moved_from=moved_from)
 
 
-def _fill_unchanged_from_batch(changes: pa.Table, upserts: pa.Table, keys: tuple[str, ...]) -> pa.Table:
-    """Fill unchanged-TOAST columns of final images from earlier images of the same key."""
+def _fill_unchanged_from_batch(changes: pa.Table, upserts: pa.Table,
+                               keys: tuple[str, ...]) -> tuple[pa.Table, dict[tuple, tuple]]:
+    """Fill unchanged-TOAST columns of final images from earlier images of the same key (or,
+    after a key change, of the old key); returns the moves whose old image is not in the batch."""
     rows = changes.to_pylist()
     current: dict[tuple, dict] = {}
+    moved_from: dict[tuple, tuple] = {}
+    moved: tuple[tuple, dict | None] | None = None  # the old key just deleted by a key change
     for row in rows:  # replay in order: each image inherits what it left unchanged
         key = tuple(row[k] for k in keys)
-        if row[OP] in (Op.DELETE, Op.TRUNCATE):
-            current.pop(key, None)
+        if row[OP] in (Op.DELETE, Op.TRUNCATE, Op.MOVE):
+            old_image = current.pop(key, None)
+            moved = (key, old_image) if row[OP] == Op.MOVE else None
             continue
         missing = row[UNCHANGED]
-        if missing and key in current:
-            prev = current[key]
+        prev = current.get(key)
+        if missing and prev is None and moved is not None:
+            old_key, prev = moved
+            prev = prev or {UNCHANGED: missing}
+            if any(c in (prev[UNCHANGED] or ()) for c in missing):
+                # still unknown in the batch: the merge reads them from the old key's Iceberg row
+                moved_from[key] = moved_from.get(old_key, old_key)
+        if missing and prev is not None:
             for col in missing:
-                row[col] = prev[col]
+                row[col] = prev.get(col)
             row[UNCHANGED] = [c for c in missing if prev.get(UNCHANGED) and c in prev[UNCHANGED]] or None
+        moved = None
         current[key] = row
     filled = [current[tuple(r[k] for k in keys)] for r in upserts.select(list(keys)).to_pylist()]
-    return pa.Table.from_pylist(filled, schema=upserts.schema)
+    return pa.Table.from_pylist(filled, schema=upserts.schema), moved_from

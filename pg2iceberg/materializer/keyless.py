@@ -63,7 +63,8 @@ def net_changes(changes: pa.Table, columns: list[str]) -> tuple[Counter, dict[tu
             previous = None
             continue
         values = {c: row[c] for c in columns}
-        if op != Op.DELETE and row[UNCHANGED_COLUMN]:
+        removal = op in (Op.DELETE, Op.MOVE)
+        if not removal and row[UNCHANGED_COLUMN]:
             if previous is None:
                 raise TerminalError(f"an update without its old row in {columns!r}: "
                                     "the table's REPLICA IDENTITY is no longer FULL")
@@ -71,8 +72,8 @@ def net_changes(changes: pa.Table, columns: list[str]) -> tuple[Counter, dict[tu
                 values[name] = previous[name]
         key = row_identity(values, columns)
         images.setdefault(key, values)
-        counts[key] += -1 if op == Op.DELETE else 1
-        previous = values if op == Op.DELETE else None
+        counts[key] += -1 if removal else 1
+        previous = values if removal else None
     return counts, images, truncated
 
 

@@ -142,7 +142,8 @@ def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: s
             old_rows.append(full.take(hit_rows))
             rewritten.append(f)
     if upserts.num_rows and pc.any(pc.is_valid(upserts.column(UNCHANGED))).as_py():
-        upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name)
+        upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name,
+                                             folded.moved_from)
     images = upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema)
     new_data = pa.concat_tables([*survivors, images]) if survivors else images
     if backfill is not None:
@@ -164,8 +165,9 @@ def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: s
 
 
 def _fill_unchanged_from_table(upserts: pa.Table, old_rows: list[pa.Table], keys: tuple[str, ...],
-                               table_name: str) -> pa.Table:
-    """Fill unchanged-TOAST columns from the row currently in Iceberg; refuse to guess."""
+                               table_name: str, moved_from: dict[tuple, tuple]) -> pa.Table:
+    """Fill unchanged-TOAST columns from the row currently in Iceberg (the old key's row when
+    the key changed); refuse to guess."""
     previous: dict[tuple, dict] = {}
     for chunk in old_rows:
         for row in chunk.to_pylist():
@@ -176,7 +178,7 @@ def _fill_unchanged_from_table(upserts: pa.Table, old_rows: list[pa.Table], keys
         if not missing:
             continue
         key = tuple(row[k] for k in keys)
-        old = previous.get(key)
+        old = previous.get(key) if key not in moved_from else previous.get(moved_from[key])
         if old is None:
             raise TerminalError(
                 f"{table_name}: an UPDATE of key {key} left TOASTed column(s) {missing} unchanged, "

@@ -72,6 +72,7 @@ class Op(enum.IntEnum):
     UPDATE = 2
     DELETE = 3
     TRUNCATE = 4
+    MOVE = 5  # the old key of an UPDATE that changed the key (a delete); its new image follows
 
 
 class StreamStore:

@@ -182,9 +182,15 @@ class WalWriter:
                 # The old row goes first when the key changed, and always when PostgreSQL sends
                 # whole rows as the identity (REPLICA IDENTITY FULL: rows match on every column).
                 full_row = len(rel.key_idx) == len(rel.columns)
-                if msg.old is not None and (full_row or any(msg.old[i] != msg.new[i] for i in rel.key_idx)):
+                new = msg.new
+                if msg.old_kind == "O" and po.UNCHANGED in new:
+                    # A whole old row (REPLICA IDENTITY FULL) holds the unchanged TOASTed values.
+                    new = tuple(o if n is po.UNCHANGED else n for o, n in zip(msg.old, new))
+                if msg.old is not None and full_row:
                     buf.add(Op.DELETE, msg.old, size)
-                buf.add(Op.UPDATE, msg.new, size)
+                elif msg.old is not None and any(msg.old[i] != new[i] for i in rel.key_idx):
+                    buf.add(Op.MOVE, msg.old, size)  # the new image may inherit from the old key
+                buf.add(Op.UPDATE, new, size)
             else:
                 buf.add(Op.DELETE, msg.old, size)
             self.stats.changes += 1

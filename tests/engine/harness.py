@@ -139,7 +139,7 @@ def source_rows(url: str, table_sql: str, key: str) -> list[tuple]:
 def iceberg_rows(folder: Path, name: str, key: str) -> list[tuple]:
     """Every row of the Iceberg table ``pg2iceberg.<name>`` by pyiceberg, ordered by ``key``."""
     data = catalog(folder).load_table(("pg2iceberg", name)).scan().to_arrow()
-    data = data.sort_by([(k.strip(), "ascending") for k in key.split(",")])
+    data = data.sort_by([(k.strip().strip('"'), "ascending") for k in key.split(",")])
     return [tuple(_norm(v) for v in row.values()) for row in data.to_pylist()]
 
 
