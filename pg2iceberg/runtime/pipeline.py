@@ -263,11 +263,13 @@ class Pipeline:
                 running = state is not None and state.state == "running" and state.anchor_lsn is not None
                 todo[t.name] = min(state.anchor_lsn, flushed) if running else flushed
         if defer_late_copies and snapshot_name is None:
-            self.copying.update(todo)  # not materialized until copied, after streaming starts
-            self.late_copies = sorted(todo)
-        else:
-            self._copy_tables(todo, targets, snapshot_name=snapshot_name, system_id=system_id,
-                              anchored=True)
+            # A table new to the config is copied once streaming runs (the others keep going);
+            # an interrupted copy resumes now, after its last recorded key.
+            resuming = {n for n in todo if (st := coord.snapshot_state(n)) is not None and st.state == "running"}
+            self.late_copies = sorted(set(todo) - resuming)
+            self.copying.update(self.late_copies)  # not materialized until copied
+            todo = {n: lsn for n, lsn in todo.items() if n in resuming}
+        self._copy_tables(todo, targets, snapshot_name=snapshot_name, system_id=system_id, anchored=True)
         repl.start(cfg.source.publication_name, flushed)
         self.sup.set_state("streaming")
         self.sup.events.emit("streaming_started", slot=cfg.source.slot_name, lsn=flushed)

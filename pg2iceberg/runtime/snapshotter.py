@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,7 +29,7 @@ from pg2iceberg.iceberg.tables import SNAPSHOT_PROPERTY, IcebergTarget
 from pg2iceberg.source.snapshot import SnapshotReader
 from pg2iceberg.stream.coordinator import Coordinator, SnapshotState
 
-CHUNK_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024  # rows read per chunk; two chunks are in memory at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +66,49 @@ def copy_table(*, name: str, target: IcebergTarget, coordinator: Coordinator, ds
             elapsed = max(time.monotonic() - started, 1e-6)
             on_progress(CopyProgress(name, rows_before + copied_now, estimate, copied_now / elapsed, done))
     reader = SnapshotReader(dsn, snapshot_name if not resume else None)
-    pending: list[pa.Table] = []
+    # One chunk is converted and written in a second thread while the next one is read; the
+    # progress recorded for resuming always names files that are fully written.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-write")
+    in_flight: tuple[Future, list[str]] | None = None
 
-    def write_pending() -> int:
-        written = target.write_data_files(pa.concat_tables(pending))
+    def convert_and_write(batches: list[pa.RecordBatch]) -> tuple[list[DataFile], int]:
+        data = pa.concat_tables([target.from_snapshot(b) for b in batches])
+        return target.write_data_files(data), data.num_rows
+
+    def record(written: list[DataFile], count: int) -> None:
+        nonlocal copied_now
         new_files.extend(written)
         files.extend(f.file_path for f in written)
-        count = sum(t.num_rows for t in pending)
-        pending.clear()
-        return count
+        copied_now += count
+
+    def settle() -> None:
+        """Wait for the chunk in flight and record it as copied."""
+        nonlocal in_flight
+        if in_flight is None:
+            return
+        future, key = in_flight
+        in_flight = None
+        record(*future.result())
+        coordinator.save_snapshot_state(SnapshotState(
+            name, "running", anchor_lsn, key, files, rows_before + copied_now))
+        report(done=False)
 
     try:
+        pending: list[pa.RecordBatch] = []
         pending_bytes = 0
         for batch, key in reader.read(target.info, target.column_types, last_key):
-            converted = target.from_snapshot(batch)
-            pending.append(converted)
-            pending_bytes += converted.nbytes
+            pending.append(batch)
+            pending_bytes += batch.nbytes
             last_key = key
             if pending_bytes >= chunk_bytes:
-                copied_now += write_pending()
-                pending_bytes = 0
-                coordinator.save_snapshot_state(SnapshotState(
-                    name, "running", anchor_lsn, last_key, files, rows_before + copied_now))
-                report(done=False)
+                settle()
+                in_flight = (pool.submit(convert_and_write, pending), last_key)
+                pending, pending_bytes = [], 0
+        settle()
         if pending:
-            copied_now += write_pending()
+            record(*convert_and_write(pending))
     finally:
+        pool.shutdown(wait=True)  # nothing may still be writing once this returns or raises
         reader.close()
     known = {f.file_path for f in new_files}
     resumed = [parquet_file_to_data_file(target.table.io, target.table.metadata, p)

@@ -24,11 +24,21 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_INTEGER_KEYS = {"int2", "int4", "int8"}  # their Arrow value prints as PostgreSQL prints it
+
+
+def integer_keys(info: TableInfo) -> bool:
+    """Whether every key column is an integer, whose text the batch itself gives."""
+    return bool(info.primary_key) and all(info.column(k).type_name in _INTEGER_KEYS for k in info.primary_key)
+
+
 def select_sql(info: TableInfo, columns: Sequence[ColumnType], after_key: Sequence[str] | None) -> str:
-    """The keyset query: every column, the key as text, rows after ``after_key`` in key order."""
+    """The keyset query: every column, the key as text (unless it is all integers), rows after
+    ``after_key`` in key order."""
     keys = [quote_ident(k) for k in info.primary_key]
     exprs = [c.select_sql() for c in columns]
-    exprs += [f"{k}::text AS {quote_ident(KEY_PREFIX + str(i))}" for i, k in enumerate(keys)]
+    if not integer_keys(info):
+        exprs += [f"{k}::text AS {quote_ident(KEY_PREFIX + str(i))}" for i, k in enumerate(keys)]
     sql = f"SELECT {', '.join(exprs)} FROM {info.qualified_sql}"
     if not keys:
         return sql  # a table without a key is read in one pass (its copy restarts, never resumes)
@@ -53,7 +63,8 @@ class SnapshotReader:
     def read(self, info: TableInfo, columns: Sequence[ColumnType],
              after_key: Sequence[str] | None) -> Iterator[tuple[pa.RecordBatch, list[str]]]:
         """Yield (batch, text of the batch's last key), in key order."""
-        nkeys = len(info.primary_key)
+        in_batch = integer_keys(info)
+        nkeys = 0 if in_batch else len(info.primary_key)
         cur = self.conn.cursor()
         try:
             cur.execute(select_sql(info, columns, after_key))
@@ -61,7 +72,10 @@ class SnapshotReader:
             for batch in reader:
                 if batch.num_rows == 0:
                     continue
-                last = [batch.column(batch.num_columns - nkeys + i)[-1].as_py() for i in range(nkeys)]
+                if in_batch:
+                    last = [batch.column(k)[-1].as_py() for k in info.primary_key]
+                else:
+                    last = [batch.column(batch.num_columns - nkeys + i)[-1].as_py() for i in range(nkeys)]
                 yield batch.select(range(batch.num_columns - nkeys)), [str(v) for v in last]
         finally:
             cur.close()
