@@ -28,6 +28,7 @@ from pg2iceberg.runtime.status import PipelineStatus
 
 log = logging.getLogger("pg2iceberg")
 ONE_SHOT = {"compact": c.Compact, "maintain": c.Maintain}
+COMMAND_DRAIN_S = 60.0  # how long a stopping run waits for commands still running
 LONG_RUNNING = {"single", "stream-only", "materializer-only"}  # these watch the config file
 
 
@@ -117,12 +118,27 @@ class Supervisor:
             log.exception("engine failure")
             self.fail(TerminalError(f"{type(exc).__name__}: {exc}"))
         finally:
+            self._wait_for_commands(COMMAND_DRAIN_S)  # they use the pipeline's connections
             pipeline.close()
             self.finished.set()
         if self._failure is not None:
             raise self._failure
         self.set_state("stopping")  # the contract's states; the process exits right after
         return exit_code
+
+    def _wait_for_commands(self, timeout_s: float) -> None:
+        """Let commands still running (a re-copy, maintenance) end before the run closes.
+
+        Cleanup is not waited for: it is the one waiting for this run to end.
+        """
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._status_lock:
+                others = self._running - {"cleanup", "plan_cleanup"}
+            if not others:
+                return
+            time.sleep(0.05)
+        log.warning("stopping while %s still runs", ", ".join(sorted(others)))
 
     def _one_shot(self, command: c.Command) -> int:
         outcome = self.execute(command)

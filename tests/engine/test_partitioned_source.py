@@ -67,7 +67,7 @@ def test_partition_changes_without_row_changes_are_resynchronised(pg_url: str, t
         run.wait_caught_up(pg_url)
         assert_same(pg_url, tmp_path, "public.m", "m", "id, region")
     finally:
-        assert run.stop() == 0
+        assert run.stop() == 0, run.stderr()[-3000:]
 
 
 def test_a_partition_change_while_stopped_is_caught_at_the_next_start(pg_url: str, tmp_path: Path) -> None:
@@ -85,4 +85,4 @@ def test_a_partition_change_while_stopped_is_caught_at_the_next_start(pg_url: st
         run.wait_caught_up(pg_url)
         assert_same(pg_url, tmp_path, "public.m", "m", "id, region")
     finally:
-        assert run.stop() == 0
+        assert run.stop() == 0, run.stderr()[-3000:]
