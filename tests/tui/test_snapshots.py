@@ -39,6 +39,6 @@ def test_console_looks_right(snap_compare: Callable[..., bool], state: str, size
             if failure is None or app.engine_thread.failure is not None:
                 break
             await pilot.pause(0.05)
-        await settle(pilot)
+        await settle(pilot, times=10)  # focus and bindings settle after the engine's end, too
 
     assert snap_compare(app, press=keys, terminal_size=size, run_before=with_history)
