@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.io.pyarrow import _dataframe_to_data_files, schema_to_pyarrow
@@ -29,6 +30,7 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.types import ListType, NestedField
 
 from pg2iceberg.config import Config
@@ -226,6 +228,11 @@ class IcebergTarget:
         return list(_dataframe_to_data_files(self.metadata(), data, self.table.io,
                                              write_uuid=uuid.uuid4()))
 
+    def read_file(self, f: DataFile, columns: list[str] | None = None) -> pa.Table:
+        """One data file as written (not conformed to the current schema), or some columns of it."""
+        with self.table.io.new_input(f.file_path).open() as stream:
+            return pq.read_table(stream, columns=columns)
+
     def data_files(self) -> list[DataFile]:
         """Every live data file of the current snapshot, read from the manifests."""
         snap = self.table.current_snapshot()
@@ -261,13 +268,17 @@ class IcebergTarget:
                         op.append_data_file(f)
 
 
-def read_position(table: Table) -> int | None:
-    """The ``pg2iceberg.lsn`` of the table's current snapshot, or None."""
-    snap = table.current_snapshot()
+def snapshot_position(snap: Snapshot | None) -> int | None:
+    """The ``pg2iceberg.lsn`` a snapshot records, or None."""
     if snap is None or snap.summary is None:
         return None
     value = snap.summary.additional_properties.get(LSN_PROPERTY)
     return parse_lsn(value) if value else None
+
+
+def read_position(table: Table) -> int | None:
+    """The ``pg2iceberg.lsn`` of the table's current snapshot, or None."""
+    return snapshot_position(table.current_snapshot())
 
 
 def snapshot_property(table: Table, key: str) -> str | None:

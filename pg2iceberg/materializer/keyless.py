@@ -23,7 +23,6 @@ from collections import Counter
 from typing import Any, Iterable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.tables import IcebergTarget
@@ -92,7 +91,7 @@ def apply_keyless(target: IcebergTarget, changes: pa.Table, *, lsn: int, system_
         for f in files:
             if not removals:
                 break
-            rows = _read(target, f).to_pylist()
+            rows = target.conform(target.read_file(f)).to_pylist()
             keep = []
             for row in rows:
                 key = row_identity(row, columns)
@@ -113,11 +112,6 @@ def apply_keyless(target: IcebergTarget, changes: pa.Table, *, lsn: int, system_
     target.commit_files(delete=deleted_files, add=added_files, lsn=lsn, system_id=system_id)
     return MergeResult(rows_upserted=len(additions), rows_deleted=removed,
                        files_rewritten=len(deleted_files), files_added=len(added_files))
-
-
-def _read(target: IcebergTarget, f: Any) -> pa.Table:
-    with target.table.io.new_input(f.file_path).open() as stream:
-        return target.conform(pq.read_table(stream))
 
 
 def _diverged(target: IcebergTarget, removals: Counter) -> TerminalError:

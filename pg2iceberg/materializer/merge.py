@@ -22,7 +22,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.manifest import DataFile
 
@@ -105,11 +104,6 @@ def _comparable(bound: Any, sample: Any) -> Any:
     return bound
 
 
-def _read(target: IcebergTarget, f: DataFile, columns: list[str] | None = None) -> pa.Table:
-    with target.table.io.new_input(f.file_path).open() as stream:
-        return pq.read_table(stream, columns=columns)
-
-
 def _hits(file_keys: pa.Table, touched: pa.Table, keys: tuple[str, ...]) -> pa.Array:
     """Row numbers of ``file_keys`` whose key is among ``touched``."""
     left = storage_keys(file_keys, keys).append_column(_ROW, pa.array(range(file_keys.num_rows), pa.int64()))
@@ -133,10 +127,10 @@ def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: s
         rewritten = files
     elif touched.num_rows:
         for f in _candidate_files(target, files, touched):
-            hit_rows = _hits(_read(target, f, list(keys)), touched, keys)
+            hit_rows = _hits(target.read_file(f, list(keys)), touched, keys)
             if len(hit_rows) == 0:
                 continue
-            full = target.conform(_read(target, f))
+            full = target.conform(target.read_file(f))
             mask = pc.is_in(pa.array(range(full.num_rows), pa.int64()), value_set=hit_rows)
             survivors.append(full.filter(pc.invert(mask)))
             old_rows.append(full.take(hit_rows))
@@ -154,7 +148,7 @@ def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: s
         for f in files:
             if f.file_path in done:
                 continue
-            data = target.conform(_read(target, f))
+            data = target.conform(target.read_file(f))
             if backfill.touches(data):
                 rewritten.append(f)
                 added += target.write_data_files(backfill.fill(data))

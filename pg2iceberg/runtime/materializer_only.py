@@ -217,7 +217,7 @@ def open_worker(pipeline: Pipeline, worker_id: str, system_id: str, stack: ExitS
     tables = list(cfg.tables)
     src = stack.enter_context(connect(cfg.source.postgres.dsn, application_name="pg2iceberg-worker"))
     preflight.check_server(src, needs_slot=False)
-    infos = pipeline.describe(src, tables)
+    infos = preflight.describe_configured(src, tables)
     catalog = open_catalog(cfg)
     targets = {t.name: bind_table(catalog, cfg.sink.namespace, t.iceberg_name, info, t.partition)
                for t, info in zip(tables, infos)}

@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import psycopg
 
 from pg2iceberg.config import Config, TableConfig
 from pg2iceberg.errors import TerminalError
@@ -38,7 +37,6 @@ from pg2iceberg.runtime.snapshotter import CopyProgress, copy_table
 from pg2iceberg.source import preflight
 from pg2iceberg.source.connection import connect
 from pg2iceberg.source.replication import ReplicationConnection
-from pg2iceberg.source.schema import TableInfo
 from pg2iceberg.source.slot_health import read_slot_health
 from pg2iceberg.stream.coordinator import Coordinator, SnapshotState
 from pg2iceberg.stream.files import StreamStore
@@ -161,7 +159,7 @@ class Pipeline:
         src = connect(self.config.source.postgres.dsn)
         self._closers.append(src.close)
         preflight.check_server(src, needs_slot=False)
-        infos = preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
+        infos = preflight.describe_configured(src, tables)
         coord = self._coordinator()
         coord.ensure_schema()
         system_id = str(src.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0])
@@ -191,10 +189,6 @@ class Pipeline:
         s = self.start_streaming(defer_late_copies=True)
         self._stream_and_materialize(s.repl, s.tables, s.targets, s.system_id, s.flushed)
 
-    def describe(self, src: psycopg.Connection, tables: list[TableConfig]) -> list[TableInfo]:
-        """The source description of ``tables`` (with configured key overrides)."""
-        return preflight.describe_tables(src, [(t.schema, t.table) for t in tables], _key_overrides(tables))
-
     def start_streaming(self, *, defer_late_copies: bool = False) -> StreamStart:
         """Steps 1-3 and START_REPLICATION (single and stream-only mode).
 
@@ -205,7 +199,7 @@ class Pipeline:
         src = connect(cfg.source.postgres.dsn)
         self._closers.append(src.close)
         preflight.check_server(src, needs_slot=True)
-        infos = self.describe(src, tables)
+        infos = preflight.describe_configured(src, tables)
         coord = self._coordinator()
         coord.ensure_schema()
         if preflight.ensure_publication(src, cfg.source.publication_name, infos):
@@ -357,8 +351,3 @@ class Pipeline:
         self.sup.publish(lambda s: replace(s, tables=tuple(
             TableStatus(name=t.name, iceberg_name=f"{self.config.sink.namespace}.{t.iceberg_name}")
             for t in tables)))
-
-
-def _key_overrides(tables: list[TableConfig]) -> dict[tuple[str, str], tuple[str, ...]]:
-    """The configured ``primary_key`` of each table that has one."""
-    return {(t.schema, t.table): t.primary_key for t in tables if t.primary_key}

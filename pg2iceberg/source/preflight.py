@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import psycopg
 
+from pg2iceberg.config import TableConfig
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.source.key_override import apply_key_override
 from pg2iceberg.source.schema import TableInfo, describe_table
@@ -93,6 +94,12 @@ def describe_tables(conn: psycopg.Connection, names: Sequence[tuple[str, str]],
     if problems:
         raise TerminalError("; ".join(problems))
     return infos
+
+
+def describe_configured(conn: psycopg.Connection, tables: Sequence[TableConfig]) -> list[TableInfo]:
+    """:func:`describe_tables` for configured tables, with their ``primary_key`` overrides."""
+    return describe_tables(conn, [(t.schema, t.table) for t in tables],
+                           {(t.schema, t.table): t.primary_key for t in tables if t.primary_key})
 
 
 def ensure_publication(conn: psycopg.Connection, name: str, tables: Sequence[TableInfo]) -> bool:

@@ -25,8 +25,8 @@ from typing import Mapping
 
 from pyiceberg.table import Table
 
-from pg2iceberg.iceberg.tables import LSN_PROPERTY
-from pg2iceberg.lsn import format_lsn, parse_lsn
+from pg2iceberg.iceberg.tables import snapshot_position
+from pg2iceberg.lsn import format_lsn
 from pg2iceberg.stream.coordinator import Coordinator
 from pg2iceberg.stream.files import StreamStore
 
@@ -47,25 +47,20 @@ class StreamGcResult:
         return {**asdict(self), "positions": {k: format_lsn(v) for k, v in self.positions.items()}}
 
 
-def _lsn_of(summary_props: Mapping[str, str]) -> int | None:
-    value = summary_props.get(LSN_PROPERTY)
-    return parse_lsn(value) if value else None
-
-
 def settled_position(table: Table, grace_s: float, now: float) -> int | None:
     """The table's position as of ``grace_s`` ago (see the module docstring), or None."""
     meta = table.metadata
     current = meta.current_snapshot()
     if current is None or current.summary is None:
         return None
-    latest = _lsn_of(current.summary.additional_properties)
+    latest = snapshot_position(current)
     cutoff_ms = (now - grace_s) * 1000
     snap = current
     while snap is not None and snap.timestamp_ms > cutoff_ms:
         snap = meta.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id is not None else None
     if snap is None or snap.summary is None or latest is None:
         return None
-    settled = _lsn_of(snap.summary.additional_properties)
+    settled = snapshot_position(snap)
     return None if settled is None else min(settled, latest)
 
 

@@ -293,6 +293,6 @@ class WalWriter:
             self.stats.last_flush_at = time.time()
             if self.on_flush is not None:
                 self.on_flush(entries, self.stats.flushed_lsn)
-        elif time.monotonic() - self._last_status > STATUS_INTERVAL_S:
-            self.repl.send_status(self.stats.flushed_lsn)
+        else:
+            self._keep_alive()
         self._last_status = time.monotonic()

@@ -20,8 +20,7 @@ import psycopg
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import ancestors_of
 
-from pg2iceberg.iceberg.tables import LSN_PROPERTY
-from pg2iceberg.lsn import parse_lsn
+from pg2iceberg.iceberg.tables import snapshot_position
 from pg2iceberg.sqlident import quote_ident
 
 
@@ -31,9 +30,9 @@ def iceberg_position(table: Table) -> int | None:
     if current is None:
         return None
     for snap in ancestors_of(current, table.metadata):
-        value = snap.summary.additional_properties.get(LSN_PROPERTY) if snap.summary else None
-        if value:
-            return parse_lsn(value)
+        position = snapshot_position(snap)
+        if position is not None:
+            return position
     return None
 
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
 import pyarrow as pa
+from pyiceberg.table.snapshots import ancestors_of
 from pyiceberg.types import StringType
 
-from pg2iceberg.iceberg.tables import LSN_PROPERTY, IcebergTarget
+from pg2iceberg.iceberg.tables import IcebergTarget, snapshot_position
 from pg2iceberg.source.connection import connect
 from pg2iceberg.source.snapshot import SnapshotReader
 from pg2iceberg.sqlident import quote_ident
@@ -139,28 +140,20 @@ def _iceberg(target: IcebergTarget, snapshot_id: int | None, row_filter: object)
 
 def _snapshot_id(target: IcebergTarget, lsn: int) -> int | None:
     """The oldest snapshot (in the current one's history) complete up to ``lsn``, else the
-    current one: the closer its position is to ``lsn``, the fewer changes race the compare."""
+    current one: the closer its position is to ``lsn``, the fewer changes race the compare.
+    A snapshot without a position (another writer's) ends the walk: it is what readers see
+    now, and must be what is compared."""
     target.table.refresh()
-    snap = target.table.current_snapshot()
-    if snap is None:
+    current = target.table.current_snapshot()
+    if current is None:
         return None
-    chosen = snap  # a snapshot without a position (another writer's) ends the walk: it is
-    while snap is not None:  # what readers see now, and must be what is compared
-        position = read_snapshot_position(snap)
+    chosen = current
+    for snap in ancestors_of(current, target.table.metadata):
+        position = snapshot_position(snap)
         if position is None or position < lsn:
             break
         chosen = snap
-        snap = target.table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
     return chosen.snapshot_id
-
-
-def read_snapshot_position(snap: object) -> int | None:
-    """The ``pg2iceberg.lsn`` a snapshot records, or None."""
-    from pg2iceberg.lsn import parse_lsn
-
-    summary = getattr(snap, "summary", None)
-    value = summary.additional_properties.get(LSN_PROPERTY) if summary is not None else None
-    return parse_lsn(value) if value else None
 
 
 def full_pass(dsn: str, target: IcebergTarget, position: Position, chunk_rows: int | None = None) -> Pass:
