@@ -78,7 +78,7 @@ class TableResult:
 def _verify_one(sup: "Supervisor", catalog: Any, src: Any, state: Any, t: TableConfig) -> TableResult:
     cfg = sup.config
     iceberg_name = f"{cfg.sink.namespace}.{t.iceberg_name}"
-    info = preflight.describe_tables(src, [(t.schema, t.table)])[0]
+    info = preflight.describe_configured(src, [t])[0]
     if not info.primary_key:
         raise TerminalError(f"verify: table {t.name} has no primary key, which verify does not support yet; "
                             "verify the other tables with --table")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 
-from harness import Run, assert_same, write_config
+from harness import ROOT, Run, assert_same, write_config
 
 
 def _config_with_key(folder: Path, url: str, table: str, key: str) -> Path:
@@ -51,7 +53,8 @@ def test_a_table_replicates_on_its_configured_unique_key(pg_url: str, tmp_path: 
         conn.execute("CREATE UNIQUE INDEX ev_key ON ev (region, code)")
         conn.execute("ALTER TABLE ev REPLICA IDENTITY USING INDEX ev_key")
         conn.execute("INSERT INTO ev SELECT 'c' || g, g % 4, 'note ' || g, g FROM generate_series(1, 500) g")
-    run = Run(_config_with_key(tmp_path, pg_url, "public.ev", "region, code"))
+    config = _config_with_key(tmp_path, pg_url, "public.ev", "region, code")
+    run = Run(config)
     try:
         run.wait_caught_up(pg_url)
         with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -61,5 +64,8 @@ def test_a_table_replicates_on_its_configured_unique_key(pg_url: str, tmp_path: 
             conn.execute("INSERT INTO ev VALUES ('new', 9, NULL, NULL)")
         run.wait_caught_up(pg_url)
         assert_same(pg_url, tmp_path, "public.ev", "ev", "region, code")
+        verify = subprocess.run([sys.executable, "-m", "pg2iceberg", "--config", str(config), "--verify",
+                                 "--headless"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert verify.returncode == 0, verify.stdout[-2000:] + verify.stderr[-2000:]  # on the configured key
     finally:
         assert run.stop() == 0
