@@ -5,8 +5,11 @@
    ``--changes`` changes (default 300,000): inserts and updates, ~100 rows a transaction.
 3. Baseline: drains that slot with a bare pgoutput ``START_REPLICATION`` (psycopg, replication
    connection), counting Insert/Update messages until all ``--changes`` have arrived.
-4. Ours: restarts pg2iceberg and times until every table's ``materialized_lsn`` reaches the
-   ``pg_current_wal_insert_lsn()`` captured after the changes.
+4. Ours: restarts pg2iceberg and times until the first ``batch_committed`` event at or past
+   the ``pg_current_wal_insert_lsn()`` captured after the changes (the changes are then in
+   Iceberg). Timed twice: from ``streaming_started`` (the catch-up proper; the baseline's
+   clock also starts at START_REPLICATION) and from spawning the process (adds ~0.7 s of
+   interpreter start, imports, connections and checks).
 5. With pg2iceberg running, one transaction inserting ``--big-rows`` rows (default 1,000,000)
    in one statement: time from commit to caught up, and the process's peak RSS (VmHWM).
 
@@ -23,6 +26,7 @@ import struct
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +37,7 @@ import psycopg  # noqa: E402
 
 from harness import Run, current_wal_lsn, write_config  # noqa: E402
 from pg2iceberg.demo.local_postgres import LocalPostgres  # noqa: E402
+from pg2iceberg.lsn import parse_lsn  # noqa: E402
 
 SEED_ROWS = 1000
 TX_ROWS = 100
@@ -89,6 +94,29 @@ def raw_drain(url: str, slot: str, expected: int) -> float:
         conn.close()
 
 
+def event_time(run: Run, name: str) -> float:
+    """Unix time of the first event ``name`` the run printed."""
+    return _unix(run.events(name)[0]["ts"])
+
+
+def wait_visible(run: Run, target: int, timeout_s: float = 1800) -> float:
+    """Unix time of the first ``batch_committed`` event at or past ``target`` (the moment the
+    changes became visible in Iceberg; status lines come only every 2 s)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if run.proc.poll() is not None:
+            raise SystemExit(f"pg2iceberg exited {run.proc.returncode}: {run.stderr()[-2000:]}")
+        for event in run.events("batch_committed"):
+            if parse_lsn(event["lsn"]) >= target:
+                return _unix(event["ts"])
+        time.sleep(0.05)
+    raise SystemExit(f"not caught up with {target} in {timeout_s}s")
+
+
+def _unix(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=300_000)
@@ -127,17 +155,22 @@ def main() -> None:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (raw_slot,))
         print(f"baseline raw pgoutput drain: {base_s:.2f}s", flush=True)
 
-        start = time.perf_counter()
+        spawned = time.time()
         run = Run(config)
-        run.wait_caught_up(url, timeout_s=1800, target=target)
-        ours_s = time.perf_counter() - start
+        visible = wait_visible(run, target)
+        streaming = event_time(run, "streaming_started")
+        ours_s, catchup_s = visible - spawned, visible - streaming
         hwm_catchup = run.peak_rss_kib()
-        print(f"ours: restart to materialized_lsn >= target: {ours_s:.2f}s, "
+        print(f"ours: process start to committed past the target {ours_s:.2f}s "
+              f"(start-up to streaming_started {streaming - spawned:.2f}s, then {catchup_s:.2f}s), "
               f"peak RSS so far {hwm_catchup / 1024:.0f} MiB", flush=True)
 
         n = args.changes
-        print(f"catch-up: ours {n / ours_s / 1000:.1f}k changes/s, baseline {n / base_s / 1000:.1f}k changes/s, "
-              f"ratio {base_s / ours_s:.2f} (target >= 0.5)", flush=True)
+        print(f"catch-up from streaming start: ours {n / catchup_s / 1000:.1f}k changes/s, "
+              f"baseline {n / base_s / 1000:.1f}k changes/s, ratio {base_s / catchup_s:.2f} (target >= 0.5)",
+              flush=True)
+        print(f"catch-up from process start:   ours {n / ours_s / 1000:.1f}k changes/s, "
+              f"ratio {base_s / ours_s:.2f}", flush=True)
 
         with psycopg.connect(url, autocommit=True) as conn:
             first = SEED_ROWS + args.changes + 1
@@ -145,10 +178,9 @@ def main() -> None:
             conn.execute("INSERT INTO public.small SELECT g, 'big-' || g, 0 FROM generate_series(%s::bigint, %s::bigint) g",
                          (first, first + args.big_rows - 1))
             commit_s = time.perf_counter() - t0
+        committed = time.time()
         target = current_wal_lsn(url)
-        t0 = time.perf_counter()
-        run.wait_caught_up(url, timeout_s=1800, target=target)
-        big_s = time.perf_counter() - t0
+        big_s = wait_visible(run, target) - committed
         hwm = run.peak_rss_kib()
         print(f"big transaction: {args.big_rows} rows in one INSERT (took {commit_s:.1f}s in PostgreSQL), "
               f"commit to caught up {big_s:.2f}s ({args.big_rows / big_s / 1000:.1f}k rows/s)", flush=True)

@@ -1,4 +1,9 @@
-"""The WAL writer: decode pgoutput, buffer committed transactions, stage them as stream files.
+"""The WAL writer: buffer committed transactions from pgoutput, stage them as stream files.
+
+Speed: a row change is buffered as its raw message bytes (only its rel id is read); a
+buffer is decoded column by column when it is written (:mod:`pg2iceberg.source.tuple_columns`),
+so the per-message cost stays near the cost of receiving the message. Only an Update that
+carries its old tuple (a key change, REPLICA IDENTITY FULL) is decoded on arrival.
 
 Durability contract:
 - A stream file is registered in the coordinator (``log``) only after it is durably written,
@@ -20,6 +25,7 @@ Durability contract:
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -29,6 +35,7 @@ import pyarrow as pa
 
 from pg2iceberg.source import pgoutput as po
 from pg2iceberg.source.replication import Keepalive, ReplicationConnection, XLogData
+from pg2iceberg.source.tuple_columns import decode_tuples, encode_tuple
 from pg2iceberg.stream.coordinator import Coordinator, NewLogEntry
 from pg2iceberg.stream.files import (
     OP_COLUMN, UNCHANGED_COLUMN, Op, SourceColumn, StagedRelation, StreamStore, table_dir_name,
@@ -45,40 +52,48 @@ class _Relation:
 
 @dataclass
 class _TableBuffer:
+    """Changes of one table awaiting staging: each row is the raw TupleData of a pgoutput
+    message (at ``starts[i]`` in ``messages[i]``), decoded column by column only when the
+    buffer is written (:func:`decode_tuples`)."""
+
     table_name: str
     columns: tuple[str, ...]
     relation: StagedRelation
-    rows: list[tuple] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
     ops: list[int] = field(default_factory=list)
-    unchanged: list[list[str] | None] = field(default_factory=list)
-    nbytes: int = 0
     first_lsn: int = 0
 
-    def add(self, op: int, values: tuple, size: int) -> None:
-        if po.UNCHANGED in values:
-            self.unchanged.append([c for c, v in zip(self.columns, values) if v is po.UNCHANGED])
-            values = tuple(None if v is po.UNCHANGED else v for v in values)
-        else:
-            self.unchanged.append(None)
-        self.rows.append(values)
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def add_raw(self, op: int, message: bytes, start: int) -> None:
+        """A row whose TupleData ends ``message``, starting at ``start``."""
+        self.messages.append(message)
+        self.starts.append(start)
         self.ops.append(op)
-        self.nbytes += size
+
+    def add(self, op: int, values: tuple) -> None:
+        """A row built in Python (values as the per-message decoder returns them)."""
+        self.add_raw(op, encode_tuple(values), 0)
 
     def truncate_to(self, n: int) -> None:
-        del self.rows[n:], self.ops[n:], self.unchanged[n:]
+        del self.messages[n:], self.starts[n:], self.ops[n:]
 
     def to_arrow(self) -> pa.Table:
-        columns = list(zip(*self.rows)) if self.rows else [()] * len(self.columns)
-        arrays = [pa.array(self.ops, pa.int8()), pa.array(self.unchanged, pa.list_(pa.string()))]
-        arrays += [pa.array(col, pa.string()) for col in columns]
+        decoded = decode_tuples(self.messages, self.starts, len(self.columns))
+        arrays = [pa.array(self.ops, pa.int8()), decoded.unchanged_names(self.columns), *decoded.values]
         table = pa.Table.from_arrays(arrays, names=[OP_COLUMN, UNCHANGED_COLUMN, *self.columns])
         return table.replace_schema_metadata(self.relation.to_metadata())
 
 
-# What one buffered row costs in memory beyond its payload (a tuple of Python strings): a
+# What one buffered row costs in memory beyond its payload (a bytes object and three list
+# slots, ~60 bytes, plus its share of the columnar copy made when it is written): a
 # transaction spills to part files once payload + this per row reaches ``flush_bytes``.
-ROW_OVERHEAD_BYTES = 200
-STATUS_INTERVAL_S = 10.0  # standby status at least this often, even when nothing was flushed
+ROW_OVERHEAD_BYTES = 100
+STATUS_INTERVAL_S = 10.0
+_ROW_KINDS = frozenset(b"IUD")
+_U32 = struct.Struct(">I").unpack_from  # standby status at least this often, even when nothing was flushed
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +150,17 @@ class WalWriter:
 
     def run(self, stop: threading.Event) -> None:
         """Stream, buffer and flush until ``stop`` is set; then flush what is committed."""
+        decoder = self.decoder
         while not stop.is_set():
             self._policy = self.policy()  # read once per drained burst, not per message
             spill_at = self._policy.bytes
             for item in self.repl.messages(timeout_s=0.2):
                 if isinstance(item, XLogData):
-                    self._handle(self.decoder.decode(item.payload), item)
+                    payload = item.payload
+                    if payload[0] in _ROW_KINDS and not decoder.in_stream:
+                        self._row(payload, item.wal_start)
+                    else:
+                        self._handle(decoder.decode(payload), item)
                     if item.wal_end > self.stats.server_lsn:
                         self.stats.server_lsn = item.wal_end
                 elif isinstance(item, Keepalive):
@@ -153,11 +173,51 @@ class WalWriter:
         if not self._in_tx:
             self.flush()
 
+    def _row(self, payload: bytes, lsn: int) -> None:
+        """The hot path: an Insert, Update or Delete is buffered as raw bytes, undecoded.
+
+        Every Insert and Delete, and an Update without an old tuple, ends with the one tuple
+        that is staged, right after the kind byte, rel id and tuple tag. An Update that
+        carries its old tuple (a key change, or REPLICA IDENTITY FULL) is decoded here,
+        because what is staged depends on the values (:meth:`_update_with_old`).
+        """
+        rel = self.relations.get(_U32(payload, 1)[0])
+        if rel is None or self._skip_tx:
+            return
+        buf = self._buffer(rel, lsn)
+        kind = payload[0]
+        if kind == 73:  # 'I'
+            buf.add_raw(Op.INSERT, payload, 6)
+        elif kind == 68:  # 'D': the key ('K') or the whole old row ('O')
+            buf.add_raw(Op.DELETE, payload, 6)
+        elif payload[5] == 78:  # 'U' with the new tuple only
+            buf.add_raw(Op.UPDATE, payload, 6)
+        else:
+            self._update_with_old(rel, buf, self.decoder.decode(payload))
+        self.stats.changes += 1
+        self._buffered_rows += 1
+        self._buffered_bytes += len(payload)
+
+    @staticmethod
+    def _update_with_old(rel: _Relation, buf: _TableBuffer, msg: po.Update) -> None:
+        # The old row goes first when the key changed, and always when PostgreSQL sends
+        # whole rows as the identity (REPLICA IDENTITY FULL: rows match on every column).
+        full_row = len(rel.key_idx) == len(rel.columns)
+        new = msg.new
+        if msg.old_kind == "O" and po.UNCHANGED in new:
+            # A whole old row (REPLICA IDENTITY FULL) holds the unchanged TOASTed values.
+            new = tuple(o if n is po.UNCHANGED else n for o, n in zip(msg.old, new))
+        if full_row:
+            buf.add(Op.DELETE, msg.old)
+        elif any(msg.old[i] != new[i] for i in rel.key_idx):
+            buf.add(Op.MOVE, msg.old)  # the new image may inherit from the old key
+        buf.add(Op.UPDATE, new)
+
     def _handle(self, msg: object, item: XLogData) -> None:
         if isinstance(msg, po.Begin):
             self._in_tx = True
             self._skip_tx = msg.final_lsn < self.stats.flushed_lsn
-            self._tx_marks = {name: len(buf.rows) for name, buf in self.buffers.items()}
+            self._tx_marks = {name: len(buf) for name, buf in self.buffers.items()}
         elif isinstance(msg, po.Commit):
             self._in_tx = False
             if self._skip_tx:
@@ -171,31 +231,8 @@ class WalWriter:
             else:
                 self._maybe_flush(idle=False)
         elif isinstance(msg, (po.Insert, po.Update, po.Delete)):
-            rel = self.relations.get(msg.rel_id)
-            if rel is None or self._skip_tx:
-                return
-            buf = self._buffer(rel, item.wal_start)
-            size = len(item.payload)
-            if isinstance(msg, po.Insert):
-                buf.add(Op.INSERT, msg.new, size)
-            elif isinstance(msg, po.Update):
-                # The old row goes first when the key changed, and always when PostgreSQL sends
-                # whole rows as the identity (REPLICA IDENTITY FULL: rows match on every column).
-                full_row = len(rel.key_idx) == len(rel.columns)
-                new = msg.new
-                if msg.old_kind == "O" and po.UNCHANGED in new:
-                    # A whole old row (REPLICA IDENTITY FULL) holds the unchanged TOASTed values.
-                    new = tuple(o if n is po.UNCHANGED else n for o, n in zip(msg.old, new))
-                if msg.old is not None and full_row:
-                    buf.add(Op.DELETE, msg.old, size)
-                elif msg.old is not None and any(msg.old[i] != new[i] for i in rel.key_idx):
-                    buf.add(Op.MOVE, msg.old, size)  # the new image may inherit from the old key
-                buf.add(Op.UPDATE, new, size)
-            else:
-                buf.add(Op.DELETE, msg.old, size)
-            self.stats.changes += 1
-            self._buffered_rows += 1
-            self._buffered_bytes += size
+            # Only inside a streamed block (protocol 2), which the writer does not request.
+            raise po.ProtocolError("a streamed transaction's change arrived; pg2iceberg uses protocol 1")
         elif isinstance(msg, po.Relation):
             self._relation(msg, item.wal_start)
         elif isinstance(msg, po.Truncate):
@@ -205,7 +242,7 @@ class WalWriter:
                 rel = self.relations.get(rel_id)
                 if rel is not None:
                     buf = self._buffer(rel, item.wal_start)
-                    buf.add(Op.TRUNCATE, (None,) * len(rel.columns), 1)
+                    buf.add(Op.TRUNCATE, (None,) * len(rel.columns))
                     self.stats.changes += 1
                     self._buffered_rows += 1
 
@@ -223,7 +260,7 @@ class WalWriter:
         if buf is not None and buf.relation != staged:
             # The table's columns or types changed: what is buffered was decoded under the old
             # relation, so it goes to a file of its own that records that relation.
-            if buf.rows:
+            if len(buf):
                 self.pending.append(self._write(buf))
             del self.buffers[name]
 
@@ -261,7 +298,7 @@ class WalWriter:
     def _spill(self) -> None:
         """Write the buffers of a transaction in progress to part files (registered at commit)."""
         for buf in self.buffers.values():
-            if buf.rows:
+            if len(buf):
                 self.pending.append(self._write(buf))
         self.buffers.clear()
         self._tx_marks = {}
@@ -279,7 +316,7 @@ class WalWriter:
         """Stage every buffered committed change, register it, then ack the slot."""
         lsn = self._committed_lsn
         entries = list(self.pending)
-        entries += [self._write(buf) for buf in self.buffers.values() if buf.rows]
+        entries += [self._write(buf) for buf in self.buffers.values() if len(buf)]
         entries = [replace(e, last_lsn=lsn) for e in entries]  # every part completes at this commit
         if entries or lsn > self.stats.flushed_lsn:
             self.coordinator.register_flush(self.slot_name, entries, lsn)
