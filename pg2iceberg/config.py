@@ -84,11 +84,11 @@ _POSTGRES_KEYS = ("url", "host", "port", "database", "user", "password", "sslmod
 _SINK_KEYS = ("catalog_type", "catalog_uri", "catalog_props", "warehouse", "namespace",
               "s3_endpoint", "s3_access_key", "s3_secret_key", "s3_region", *_ALIASES,
               *SINK_FIELD_KEYS.values(), "flush_rows", "flush_bytes", "data_file_threshold",
-              "delete_file_threshold")  # fmt: skip
+              "delete_file_threshold", "materializer_chunk_rows")  # fmt: skip
 _SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _SLOT_NAME = re.compile(r"[a-z0-9_]{1,63}")
 # SinkConfig fields read as numbers; their defaults are the model's.
-_KNOBS = (*SINK_FIELD_KEYS, "flush_rows", "flush_bytes", *_ALIASES.values())
+_KNOBS = (*SINK_FIELD_KEYS, "flush_rows", "flush_bytes", "materializer_chunk_rows", *_ALIASES.values())
 
 
 def load_config(
@@ -273,6 +273,8 @@ def _sink(node: Node, base: Path) -> SinkConfig:
             knobs[field] = node.child(key).duration(knobs[field], allow_zero=not never_zero)
     knobs["flush_rows"] = node.child("flush_rows").integer(knobs["flush_rows"], minimum=1)
     knobs["flush_bytes"] = node.child("flush_bytes").size(knobs["flush_bytes"])
+    knobs["materializer_chunk_rows"] = node.child("materializer_chunk_rows").integer(
+        knobs["materializer_chunk_rows"], minimum=1)
     for alias, canonical in _ALIASES.items():
         chosen = node.child(canonical) if canonical in given else node.child(alias)
         knobs[canonical] = chosen.integer(knobs[canonical], minimum=1)

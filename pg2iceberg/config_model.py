@@ -85,6 +85,7 @@ class SinkConfig:
     flush_rows: int = 10_000
     flush_bytes: int = 64 * _MiB
     materializer_interval_s: float = 10.0
+    materializer_chunk_rows: int = 200_000
     target_file_size_bytes: int = 128 * _MiB
     data_file_threshold: int = 20
     delete_file_threshold: int = 10

@@ -38,10 +38,9 @@ from pg2iceberg.stream.files import StagedRelation
 
 @dataclass(frozen=True, slots=True)
 class StagedFile:
-    """One stream file of a batch, read, with the relation it was written under."""
+    """One stream file of a batch (not read yet), with the relation it was written under."""
 
     entry: LogEntry
-    data: pa.Table
     relation: StagedRelation | None  # None: written before relations were recorded
 
 

@@ -1,9 +1,10 @@
 """Apply a folded batch to an Iceberg table as ONE copy-on-write commit.
 
 Pick the data files that may hold a changed key from the manifests' key bounds, read only
-their key columns, and rewrite only the files with hits: their surviving rows plus the new
+their key columns, and rewrite only the files with hits: their surviving rows and the new
 images are written as new files, and one overwrite snapshot swaps them in, carrying the
-stream position in its summary. No equality deletes are ever written.
+stream position in its summary. No equality deletes are ever written. A batch too big for
+memory is applied chunk by chunk into the same pending commit (:class:`PendingOverwrite`).
 
 Idempotence: the caller applies stream data only past the position recorded in the table's
 current snapshot, and the data and the position land in the same commit. A batch is thus
@@ -112,50 +113,110 @@ def _hits(file_keys: pa.Table, touched: pa.Table, keys: tuple[str, ...]) -> pa.A
     return joined.column(_ROW).combine_chunks() if joined.num_rows else pa.array([], pa.int64())
 
 
-def merge_batch(target: IcebergTarget, folded: Folded, *, lsn: int, system_id: str,
-                backfill: Backfill | None = None) -> MergeResult:
-    """Commit ``folded`` (and ``backfill``, if any) to ``target`` in one snapshot at ``lsn``."""
-    keys = target.key_columns
-    schema = target.arrow_schema()
-    upserts = folded.upserts
-    files = target.data_files()
-    touched = folded.touched_keys
-    rewritten: list[DataFile] = []
-    survivors: list[pa.Table] = []
-    old_rows: list[pa.Table] = []
-    if folded.truncate:
-        rewritten = files
-    elif touched.num_rows:
-        for f in _candidate_files(target, files, touched):
-            hit_rows = _hits(target.read_file(f, list(keys)), touched, keys)
-            if len(hit_rows) == 0:
-                continue
-            full = target.conform(target.read_file(f))
-            mask = pc.is_in(pa.array(range(full.num_rows), pa.int64()), value_set=hit_rows)
-            survivors.append(full.filter(pc.invert(mask)))
-            old_rows.append(full.take(hit_rows))
-            rewritten.append(f)
-    if upserts.num_rows and pc.any(pc.is_valid(upserts.column(UNCHANGED))).as_py():
-        upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name,
-                                             folded.moved_from)
-    images = upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema)
-    new_data = pa.concat_tables([*survivors, images]) if survivors else images
-    if backfill is not None:
-        new_data = backfill.fill(new_data)
-    added = target.write_data_files(new_data)
-    if backfill is not None:
-        done = {f.file_path for f in rewritten}
-        for f in files:
-            if f.file_path in done:
-                continue
-            data = target.conform(target.read_file(f))
-            if backfill.touches(data):
-                rewritten.append(f)
-                added += target.write_data_files(backfill.fill(data))
-    deleted_rows = folded.delete_keys.num_rows
-    target.commit_files(delete=rewritten, add=added, lsn=lsn, system_id=system_id)
-    return MergeResult(rows_upserted=upserts.num_rows, rows_deleted=deleted_rows,
-                       files_rewritten=len(rewritten), files_added=len(added))
+class PendingOverwrite:
+    """One copy-on-write commit, assembled from any number of folded chunks in bounded memory.
+
+    ``live`` is the table as the commit will leave it so far: the snapshot's files not yet
+    replaced, plus the files this overwrite has written. Each chunk rewrites the live files
+    that hold one of its keys, one file at a time (its survivors are written at once), then
+    writes its new images; a file written by an earlier chunk and hit again is simply
+    replaced (it was never committed, so it is deleted). Memory is one chunk plus one data
+    file, whatever the size of the transaction or the table. :meth:`commit` swaps everything
+    in with one snapshot; :meth:`abandon` deletes what was written, for a batch that fails
+    before its commit starts (never after: a commit whose outcome is unknown may have landed).
+    """
+
+    def __init__(self, target: IcebergTarget, backfill: Backfill | None = None):
+        self.target = target
+        self.backfill = backfill
+        self.live: list[DataFile] = target.data_files()
+        self._committed = {f.file_path for f in self.live}
+        self._touched: set[str] = set()  # committed files read and rewritten (for the backfill)
+        self.removed: list[DataFile] = []
+        self.upserted = self.deleted = 0
+
+    @property
+    def added(self) -> list[DataFile]:
+        """The files this overwrite wrote that are still live."""
+        return [f for f in self.live if f.file_path not in self._committed]
+
+    def apply(self, folded: Folded) -> None:
+        """Apply one folded chunk (chunks in commit order) to the live files."""
+        target = self.target
+        keys = target.key_columns
+        if folded.truncate:
+            for f in self.live:
+                self._drop(f)
+            self.live = []
+        touched = folded.touched_keys
+        old_rows: list[pa.Table] = []
+        if touched.num_rows and self.live:
+            candidates = {f.file_path for f in _candidate_files(target, self.live, touched)}
+            live: list[DataFile] = []
+            for f in self.live:
+                hit_rows = (_hits(target.read_file(f, list(keys)), touched, keys)
+                            if f.file_path in candidates else [])
+                if len(hit_rows) == 0:
+                    live.append(f)
+                    continue
+                full = target.conform(target.read_file(f))
+                mask = pc.is_in(pa.array(range(full.num_rows), pa.int64()), value_set=hit_rows)
+                old_rows.append(full.take(hit_rows))
+                self._drop(f)
+                live += self._write(full.filter(pc.invert(mask)))
+            self.live = live
+        upserts = folded.upserts
+        if upserts.num_rows and pc.any(pc.is_valid(upserts.column(UNCHANGED))).as_py():
+            upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name,
+                                                 folded.moved_from)
+        schema = target.arrow_schema()
+        self.live += self._write(upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema))
+        self.upserted += upserts.num_rows
+        self.deleted += folded.delete_keys.num_rows
+
+    def commit(self, *, lsn: int, system_id: str) -> MergeResult:
+        """Swap the rewritten files in with one snapshot at ``lsn`` (the backfill, if any,
+        also rewrites every untouched file whose rows it changes)."""
+        if self.backfill is not None:
+            live = []
+            for f in self.live:
+                if f.file_path in self._committed and f.file_path not in self._touched:
+                    data = self.target.conform(self.target.read_file(f))
+                    if self.backfill.touches(data):
+                        self._drop(f)
+                        live += self._write(data)
+                        continue
+                live.append(f)
+            self.live = live
+        added = self.added
+        self.target.commit_files(delete=self.removed, add=added, lsn=lsn, system_id=system_id)
+        return MergeResult(rows_upserted=self.upserted, rows_deleted=self.deleted,
+                           files_rewritten=len(self.removed), files_added=len(added))
+
+    def abandon(self) -> None:
+        """Delete the files written for a commit that will not happen (best effort; the
+        maintenance's orphan sweep gets any left)."""
+        for f in self.added:
+            self._delete_uncommitted(f)
+        self.live = []
+
+    def _drop(self, f: DataFile) -> None:
+        if f.file_path in self._committed:
+            self.removed.append(f)
+            self._touched.add(f.file_path)
+        else:
+            self._delete_uncommitted(f)
+
+    def _delete_uncommitted(self, f: DataFile) -> None:
+        try:
+            self.target.table.io.delete(f.file_path)
+        except OSError:
+            pass
+
+    def _write(self, data: pa.Table) -> list[DataFile]:
+        if self.backfill is not None:
+            data = self.backfill.fill(data)
+        return self.target.write_data_files(data)
 
 
 def _fill_unchanged_from_table(upserts: pa.Table, old_rows: list[pa.Table], keys: tuple[str, ...],

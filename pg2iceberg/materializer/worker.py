@@ -20,11 +20,13 @@ from typing import Callable, ContextManager
 import pyarrow as pa
 
 from pg2iceberg.iceberg.tables import IcebergTarget
+from pg2iceberg.iceberg.typemap import ColumnType
 from pg2iceberg.materializer.evolve import PreparedBatch, SchemaEvolution, StagedFile, cut_at_schema_change
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.materializer.fold import fold
 from pg2iceberg.materializer.keyless import apply_keyless
-from pg2iceberg.materializer.merge import MergeResult, merge_batch
+from pg2iceberg.materializer.backfill import Backfill
+from pg2iceberg.materializer.merge import MergeResult, PendingOverwrite
 from pg2iceberg.stream.coordinator import Coordinator, LogEntry
 from pg2iceberg.stream.files import META_COLUMNS, OP_COLUMN, UNCHANGED_COLUMN, StagedRelation, StreamStore
 
@@ -40,6 +42,14 @@ class BatchCommitted:
     result: MergeResult
     duration_s: float
     schema_change: dict[str, object] | None = None  # what the batch changed in the schema
+    chunks: int = 1  # how many pieces the batch was read and folded in (one commit regardless)
+
+    def event_fields(self) -> dict[str, object]:
+        """The fields of the ``batch_committed`` event."""
+        r = self.result
+        return {"table": self.table, "lsn": self.lsn, "changes": self.changes, "upserted": r.rows_upserted,
+                "deleted": r.rows_deleted, "files_rewritten": r.files_rewritten, "files_added": r.files_added,
+                "chunks": self.chunks, "duration_s": round(self.duration_s, 3)}
 
 
 def _take_batch(entries: list[LogEntry], max_rows: int) -> list[LogEntry]:
@@ -58,7 +68,7 @@ class Materializer:
     """Applies staged changes of the tables it is given."""
 
     def __init__(self, *, coordinator: Coordinator, store: StreamStore, system_id: str,
-                 group_id: str, max_batch_rows: int = 500_000,
+                 group_id: str, max_batch_rows: int = 500_000, chunk_rows: int = 200_000,
                  on_commit: Callable[[BatchCommitted], None] | None = None,
                  table_guard: Callable[[str], ContextManager[Callable[[], bool]]] | None = None,
                  source_dsn: str | None = None):
@@ -68,6 +78,7 @@ class Materializer:
         self.system_id = system_id
         self.group_id = group_id
         self.max_batch_rows = max_batch_rows
+        self.chunk_rows = chunk_rows
         self.on_commit = on_commit
         self.evolution = SchemaEvolution(source_dsn)  # resolves staged relations in the source
 
@@ -84,14 +95,18 @@ class Materializer:
         return done
 
     def apply_one(self, name: str, target: IcebergTarget) -> BatchCommitted | None:
-        """Apply the next batch of one table; None when nothing is pending."""
+        """Apply the next batch of one table; None when nothing is pending.
+
+        The batch's files are read and applied ``chunk_rows`` at a time into one pending
+        commit, so a transaction of any size is applied atomically in bounded memory.
+        """
         started = time.monotonic()
         target.table.refresh()
         position = target.position() or 0
         entries = self.coordinator.entries_after(name, position)
         if not entries:
             return None
-        files = [self._read(entry) for entry in _take_batch(entries, self.max_batch_rows)]
+        files = [self._open(entry) for entry in _take_batch(entries, self.max_batch_rows)]
         files = cut_at_schema_change(files)
         batch = [f.entry for f in files]
         prepared = self.evolution.prepare(name, target, [f.relation for f in files])
@@ -99,7 +114,6 @@ class Materializer:
         if plan is not None:
             target.begin_change(plan.apply)
         try:
-            changes = self._load(target, files, prepared)
             lsn = batch[-1].last_lsn
             backfill = None
             if not target.key_columns:  # REPLICA IDENTITY FULL without a key: full-row matching
@@ -108,11 +122,12 @@ class Materializer:
                         f"{name}: columns added to a table without a key cannot be filled for its existing "
                         "rows (there is no key to match them by): re-copy the table (the console's snapshot "
                         "action, or drop its Iceberg table and restart)")
+                changes = self._load(target, files, prepared.column_types)
                 result = apply_keyless(target, changes, lsn=lsn, system_id=self.system_id)
+                count, chunks = changes.num_rows, 1
             else:
-                folded = fold(changes, target.key_columns)
                 backfill = self.evolution.backfill(name, target, plan) if plan and plan.backfill else None
-                result = merge_batch(target, folded, lsn=lsn, system_id=self.system_id, backfill=backfill)
+                result, count, chunks = self._merge(target, files, prepared, backfill, lsn)
         finally:
             target.abandon_change()  # no-op after the commit; forgets the change on failure
         summary = None
@@ -120,22 +135,44 @@ class Materializer:
             target.adopt(plan.final)
             summary = {**plan.summary(), "backfilled_rows": backfill.rows if backfill else 0}
         self.coordinator.set_cursor(self.group_id, name, lsn)
-        event = BatchCommitted(table=name, lsn=lsn, entries=len(batch), changes=changes.num_rows,
+        event = BatchCommitted(table=name, lsn=lsn, entries=len(batch), changes=count,
                                result=result, duration_s=time.monotonic() - started,
-                               schema_change=summary)
+                               schema_change=summary, chunks=chunks)
         if self.on_commit is not None:
             self.on_commit(event)
         return event
 
-    def _read(self, entry: LogEntry) -> StagedFile:
-        raw = self.store.read(entry.path)
-        return StagedFile(entry, raw, StagedRelation.from_schema(raw.schema))
+    def _merge(self, target: IcebergTarget, files: list[StagedFile], prepared: PreparedBatch,
+               backfill: Backfill | None, lsn: int) -> tuple[MergeResult, int, int]:
+        overwrite = PendingOverwrite(target, backfill)
+        count = chunks = 0
+        try:
+            start = 0
+            while start < len(files):
+                end, rows = start, 0
+                while end < len(files) and (end == start or rows + files[end].entry.rows <= self.chunk_rows):
+                    rows += files[end].entry.rows
+                    end += 1
+                changes = self._load(target, files[start:end], prepared.column_types[start:end])
+                overwrite.apply(fold(changes, target.key_columns))
+                count += changes.num_rows
+                chunks += 1
+                start = end
+        except BaseException:
+            overwrite.abandon()
+            raise
+        return overwrite.commit(lsn=lsn, system_id=self.system_id), count, chunks
 
-    def _load(self, target: IcebergTarget, files: list[StagedFile], prepared: PreparedBatch) -> pa.Table:
-        """Convert the files' text values, each under its own relation's types, to the table's."""
+    def _open(self, entry: LogEntry) -> StagedFile:
+        return StagedFile(entry, StagedRelation.from_schema(self.store.read_schema(entry.path)))
+
+    def _load(self, target: IcebergTarget, files: list[StagedFile],
+              column_types: list[tuple[ColumnType, ...] | None]) -> pa.Table:
+        """Read the files and convert their text values, each under its own relation's types,
+        to the table's."""
         parts = []
-        for staged, types in zip(files, prepared.column_types):
-            raw = staged.data
+        for staged, types in zip(files, column_types):
+            raw = self.store.read(staged.entry.path)
             data_cols = {n: raw.column(n) for n in raw.column_names if n not in META_COLUMNS}
             if types is None:
                 target.check_columns(data_cols.keys(), staged.entry.path)

@@ -89,6 +89,7 @@ class WorkerLoop:
         self.coordinator = self._coordinator()
         self.materializer = Materializer(coordinator=self.coordinator, store=stream_store(cfg),
                                          system_id=system_id, group_id=worker_id, on_commit=self._committed,
+                                         chunk_rows=cfg.sink.materializer_chunk_rows,
                                          source_dsn=cfg.source.postgres.dsn)
         if use_leases:
             self.materializer.table_guard = table_guard(
@@ -153,11 +154,7 @@ class WorkerLoop:
             self.stop.wait(heartbeat_interval_s(self.config().sink.materializer_interval_s))
 
     def _committed(self, ev: BatchCommitted) -> None:
-        r = ev.result
-        self.events.emit("batch_committed", worker=self.worker_id, table=ev.table, lsn=ev.lsn,
-                         changes=ev.changes, upserted=r.rows_upserted, deleted=r.rows_deleted,
-                         files_rewritten=r.files_rewritten, files_added=r.files_added,
-                         duration_s=round(ev.duration_s, 3))
+        self.events.emit("batch_committed", worker=self.worker_id, **ev.event_fields())
 
 
 def wait_for_stream_writer(config: Config, coordinator: Coordinator, events: EventBus,

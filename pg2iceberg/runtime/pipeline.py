@@ -284,16 +284,13 @@ class Pipeline:
         writer = self.wal_writer(repl, tables, flushed)
 
         def committed(ev: BatchCommitted) -> None:
-            r = ev.result
-            self.sup.events.emit("batch_committed", table=ev.table, lsn=ev.lsn, changes=ev.changes,
-                                 upserted=r.rows_upserted, deleted=r.rows_deleted,
-                                 files_rewritten=r.files_rewritten, files_added=r.files_added,
-                                 duration_s=round(ev.duration_s, 3))
+            self.sup.events.emit("batch_committed", **ev.event_fields())
             if ev.schema_change is not None:
                 self.sup.events.emit("schema_changed", table=ev.table, lsn=ev.lsn, **ev.schema_change)
 
         materializer = Materializer(coordinator=self._coordinator(), store=store, system_id=system_id,
                                     group_id=SINGLE_GROUP, on_commit=committed,
+                                    chunk_rows=cfg.sink.materializer_chunk_rows,
                                     source_dsn=cfg.source.postgres.dsn)
         materializer.table_guard = table_guard(materializer.coordinator.conn, cfg.state.coordinator_schema,
                                                f"materializer:{SINGLE_GROUP}")  # compaction leases

@@ -119,6 +119,11 @@ class StreamStore:
         with self.fs.open_input_file(path) as f:
             return pq.read_table(f)
 
+    def read_schema(self, path: str) -> pa.Schema:
+        """A stream file's schema (with its relation metadata), from the footer only."""
+        with self.fs.open_input_file(path) as f:
+            return pq.read_schema(f)
+
     def delete(self, path: str) -> None:
         """Remove a stream file (missing is fine)."""
         try:
