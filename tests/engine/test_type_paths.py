@@ -250,25 +250,25 @@ def text_path(url: str, target: IcebergTarget) -> pa.Table:
 
 def pgoutput_texts(url: str, table: str) -> list[tuple[object, ...]]:
     """The column values pgoutput really sent for the rows inserted into ``table``."""
-    decoder, relations, rows = PgOutputDecoder(), {}, []
     # The server runs with synchronous_commit=off: decoding sees a commit only once the WAL
-    # writer has flushed it, so wait (bounded) for the inserts to become decodable.
+    # writer has flushed it, and every row was its own transaction, so poll (bounded) until
+    # all of them are decodable.
     deadline = clock.monotonic() + 20
     with connect(url) as conn:
         while True:
             changes = conn.execute(
                 "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, NULL, "
                 "'proto_version', '1', 'publication_names', %s)", (SLOT, SLOT)).fetchall()
-            if changes or clock.monotonic() > deadline:
-                break
+            decoder, relations, rows = PgOutputDecoder(), {}, []
+            for (data,) in changes:
+                message = decoder.decode(data)
+                if isinstance(message, Relation):
+                    relations[message.rel_id] = message.name
+                elif isinstance(message, Insert) and relations[message.rel_id] == table:
+                    rows.append(message.new)
+            if len(rows) >= N_ROWS or clock.monotonic() > deadline:
+                return rows
             clock.sleep(0.2)
-    for (data,) in changes:
-        message = decoder.decode(data)
-        if isinstance(message, Relation):
-            relations[message.rel_id] = message.name
-        elif isinstance(message, Insert) and relations[message.rel_id] == table:
-            rows.append(message.new)
-    return rows
 
 
 def bitwise(table: pa.Table) -> pa.Table:
