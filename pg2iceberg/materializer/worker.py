@@ -79,13 +79,22 @@ class Materializer:
         self.group_id = group_id
         self.max_batch_rows = max_batch_rows
         self.chunk_rows = chunk_rows
+        self._seen: dict[str, int] = {}  # table -> Iceberg position last read or committed
         self.on_commit = on_commit
         self.evolution = SchemaEvolution(source_dsn)  # resolves staged relations in the source
 
     def cycle(self, targets: dict[str, IcebergTarget]) -> list[BatchCommitted]:
-        """Apply everything staged for ``targets`` (fixed order); returns what was committed."""
+        """Apply everything staged for ``targets`` (fixed order); returns what was committed.
+
+        One coordinator query first finds the tables with anything staged after the position
+        last seen in their Iceberg table; only those are refreshed and applied, so an idle
+        table costs nothing per cycle. A remembered position is a lower bound of the real
+        one (positions only move forward), so no table with work is ever skipped.
+        """
         done = []
-        for name in sorted(targets):
+        busy = self.coordinator.tables_with_entries_after(
+            {name: self._seen.get(name, -1) for name in targets})
+        for name in sorted(busy):
             with self.table_guard(name) if self.table_guard else nullcontext(lambda: True) as keep:
                 while keep():
                     committed = self.apply_one(name, targets[name])
@@ -102,7 +111,7 @@ class Materializer:
         """
         started = time.monotonic()
         target.table.refresh()
-        position = target.position() or 0
+        position = self._seen[name] = target.position() or 0
         entries = self.coordinator.entries_after(name, position)
         if not entries:
             return None
@@ -134,6 +143,7 @@ class Materializer:
         if plan is not None:
             target.adopt(plan.final)
             summary = {**plan.summary(), "backfilled_rows": backfill.rows if backfill else 0}
+        self._seen[name] = lsn
         self.coordinator.set_cursor(self.group_id, name, lsn)
         event = BatchCommitted(table=name, lsn=lsn, entries=len(batch), changes=count,
                                result=result, duration_s=time.monotonic() - started,

@@ -163,16 +163,24 @@ class Coordinator:
         return [LogEntry(*r) for r in rows]
 
     def backlog(self, positions: dict[str, int]) -> dict[str, tuple[int, int, int, float | None]]:
-        """Per table: (files, rows, bytes, oldest age s) staged after its position."""
-        out: dict[str, tuple[int, int, int, float | None]] = {}
-        for name, lsn in positions.items():
-            row = self.conn.execute(self._q(
-                "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(bytes), 0), "
-                "extract(epoch FROM now() - min(created_at)) FROM {s}.log "
-                "WHERE table_name = %s AND last_lsn > %s"), (name, lsn)).fetchone()
-            assert row is not None
-            out[name] = (int(row[0]), int(row[1]), int(row[2]), None if row[3] is None else float(row[3]))
-        return out
+        """Per table: (files, rows, bytes, oldest age s) staged after its position (one query)."""
+        names = list(positions)
+        rows = self.conn.execute(self._q(
+            "SELECT p.name, count(l.path), coalesce(sum(l.rows), 0), coalesce(sum(l.bytes), 0), "
+            "extract(epoch FROM now() - min(l.created_at)) "
+            "FROM unnest(%s::text[], %s::bigint[]) AS p(name, lsn) "
+            "LEFT JOIN {s}.log l ON l.table_name = p.name AND l.last_lsn > p.lsn GROUP BY p.name"),
+            (names, [positions[n] for n in names])).fetchall()
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3]), None if r[4] is None else float(r[4])) for r in rows}
+
+    def tables_with_entries_after(self, positions: dict[str, int]) -> set[str]:
+        """The tables that have a log entry after the given position (one query)."""
+        names = list(positions)
+        rows = self.conn.execute(self._q(
+            "SELECT p.name FROM unnest(%s::text[], %s::bigint[]) AS p(name, lsn) WHERE EXISTS "
+            "(SELECT 1 FROM {s}.log l WHERE l.table_name = p.name AND l.last_lsn > p.lsn)"),
+            (names, [positions[n] for n in names])).fetchall()
+        return {r[0] for r in rows}
 
     # -- snapshots --------------------------------------------------------------------------
 
