@@ -36,7 +36,9 @@ from pyiceberg.types import ListType, NestedField
 from pg2iceberg.config import Config
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.evolution import SOURCE_TYPES_PROPERTY, encode_source_types
-from pg2iceberg.iceberg.typemap import ColumnType, column_type, convert_column, snapshot_converter, text_converter
+from pg2iceberg.iceberg.typemap import (
+    CHECK_PREFIX, ColumnType, column_type, convert_column, refuse_flagged, snapshot_converter, text_converter,
+)
 from pg2iceberg.lsn import format_lsn, parse_lsn
 from pg2iceberg.source.schema import TableInfo
 
@@ -189,8 +191,15 @@ class IcebergTarget:
         return self._assemble(columns, data.num_rows)
 
     def from_snapshot(self, batch: pa.RecordBatch) -> pa.Table:
-        """Convert a batch read by the snapshot reader into this table's Arrow schema."""
-        columns = {name: batch.column(name) for name in batch.schema.names}
+        """Convert a batch read by the snapshot reader into this table's Arrow schema,
+        refusing the values its check columns flag (see ``ColumnType.check_sql``)."""
+        names = set(batch.schema.names)
+        schema = self.arrow_schema()
+        for ctype in self.column_types:
+            if ctype.check_name in names and ctype.column.name in schema.names:
+                where = f"{self.info.display_name}.{ctype.column.name} ({ctype.column.type_display})"
+                refuse_flagged(ctype, batch.column(ctype.check_name), schema.field(ctype.column.name).type, where)
+        columns = {name: batch.column(name) for name in names if not name.startswith(CHECK_PREFIX)}
         return self._convert(columns, batch.num_rows, snapshot_converter)
 
     def from_text(self, columns: Mapping[str, pa.Array], num_rows: int,

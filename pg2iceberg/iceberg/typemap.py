@@ -46,11 +46,19 @@ _SCALARS: dict[str, tuple[Callable[[], IcebergType], bool]] = {
     "int2": (IntegerType, True), "int4": (IntegerType, True), "int8": (LongType, True),
     "float4": (FloatType, True), "float8": (DoubleType, True), "bool": (BooleanType, True),
     "text": (StringType, True), "varchar": (StringType, True), "bpchar": (StringType, True),
-    "name": (StringType, True), "date": (DateType, False), "time": (TimeType, False),
-    "timestamp": (TimestampType, False), "timestamptz": (TimestamptzType, False),
+    "name": (StringType, True), "date": (DateType, True), "time": (TimeType, False),
+    "timestamp": (TimestampType, True), "timestamptz": (TimestamptzType, True),
     "uuid": (UUIDType, True), "bytea": (BinaryType, True),
     "json": (StringType, False), "jsonb": (StringType, False),
 }
+# Native types with values Iceberg cannot hold (±infinity, years outside 1..9999): the snapshot
+# query reads them only inside these bounds and flags the rest (see ColumnType.check_sql).
+_BOUNDS = {
+    "date": ("'0001-01-01'::date", "'10000-01-01'::date"),
+    "timestamp": ("'0001-01-01 00:00'::timestamp", "'10000-01-01 00:00'::timestamp"),
+    "timestamptz": ("'0001-01-01 00:00+00'::timestamptz", "'10000-01-01 00:00+00'::timestamptz"),
+}
+CHECK_PREFIX = "__pg2iceberg_check_"
 # Array element types whose array text is not comma-delimited (box uses ';'): such arrays are
 # kept whole, as their text, rather than split wrongly.
 _NOT_COMMA_DELIMITED = frozenset({"box"})
@@ -72,9 +80,32 @@ class ColumnType:
         from a composite value whose fields are all NULL.
         """
         ident = quote_ident(self.column.name)
+        if self.native_snapshot and self._valid_sql() is not None:
+            return f"CASE WHEN {self._valid_sql()} THEN {ident} END AS {ident}"
         if self.native_snapshot:
             return ident
         return f"CASE WHEN num_nulls({ident}) = 0 THEN format('%s', {ident}) END AS {ident}"
+
+    @property
+    def check_name(self) -> str:
+        """The snapshot query's column flagging this column's unrepresentable values."""
+        return CHECK_PREFIX + self.column.name
+
+    def check_sql(self) -> str | None:
+        """The snapshot query's check of a native column with unrepresentable values: the
+        text of each such value (what pgoutput would send), NULL for every other row."""
+        valid = self._valid_sql()
+        if not self.native_snapshot or valid is None:
+            return None
+        ident = quote_ident(self.column.name)
+        return f"CASE WHEN NOT ({valid}) THEN {ident}::text END AS {quote_ident(self.check_name)}"
+
+    def _valid_sql(self) -> str | None:
+        bounds = _BOUNDS.get(self.column.type_name or "") if not self.column.is_array else None
+        if bounds is None:
+            return None
+        ident = quote_ident(self.column.name)
+        return f"isfinite({ident}) AND {ident} >= {bounds[0]} AND {ident} < {bounds[1]}"
 
 
 def numeric_type(typmod: int) -> IcebergType:
@@ -143,6 +174,16 @@ def snapshot_converter(ctype: ColumnType,
         # "NaN". Both paths store the one canonical NaN.
         return lambda arr: canonical_nan(_storage(arr).cast(arrow_type))
     return lambda arr: _storage(arr).cast(arrow_type)
+
+
+def refuse_flagged(ctype: ColumnType, flagged: pa.Array, arrow_type: pa.DataType, where: str) -> None:
+    """Raise for the values a snapshot query flagged (``check_sql``), exactly as the text path
+    refuses them; do nothing when none is flagged."""
+    texts = _storage(flagged).drop_null()
+    if len(texts) == 0:
+        return
+    convert_column(text_converter(ctype.iceberg_type, arrow_type), texts, where)
+    raise ValueError_(f"{where}: value cannot be stored in Iceberg: {texts[0].as_py()}")
 
 
 def _storage(arr: pa.Array) -> pa.Array:

@@ -37,6 +37,7 @@ def select_sql(info: TableInfo, columns: Sequence[ColumnType], after_key: Sequen
     ``after_key`` in key order."""
     keys = [quote_ident(k) for k in info.primary_key]
     exprs = [c.select_sql() for c in columns]
+    exprs += [check for c in columns if (check := c.check_sql()) is not None]
     if not integer_keys(info):
         exprs += [f"{k}::text AS {quote_ident(KEY_PREFIX + str(i))}" for i, k in enumerate(keys)]
     sql = f"SELECT {', '.join(exprs)} FROM {info.qualified_sql}"
@@ -46,7 +47,9 @@ def select_sql(info: TableInfo, columns: Sequence[ColumnType], after_key: Sequen
         types = [info.column(k).type_display for k in info.primary_key]
         values = [f"{_literal(v)}::{t}" for v, t in zip(after_key, types)]
         sql += f" WHERE ({', '.join(keys)}) > ({', '.join(values)})"
-    return sql + f" ORDER BY {', '.join(keys)}"
+    # Qualified: the table's columns, not the select list's same-named (bounded) expressions,
+    # so the primary key's index gives the order.
+    return sql + f" ORDER BY {', '.join(f'{info.qualified_sql}.{k}' for k in keys)}"
 
 
 class SnapshotReader:

@@ -55,7 +55,7 @@ def _order_sql(target: IcebergTarget) -> str:
     parts = []
     for name in target.key_columns:
         ctype = next(t for t in target.column_types if t.column.name == name)
-        ident = quote_ident(name)
+        ident = f"{target.info.qualified_sql}.{quote_ident(name)}"  # the column, not the select list's
         if isinstance(ctype.iceberg_type, StringType):
             expr = ident if ctype.native_snapshot else f"format('%s', {ident})"
             parts.append(f'{expr} COLLATE "C"')
@@ -65,7 +65,8 @@ def _order_sql(target: IcebergTarget) -> str:
 
 
 def _select_sql(target: IcebergTarget, where: str = "") -> str:
-    columns = ", ".join(t.select_sql() for t in target.column_types)
+    checks = [check for t in target.column_types if (check := t.check_sql()) is not None]
+    columns = ", ".join([t.select_sql() for t in target.column_types] + checks)
     return f"SELECT {columns} FROM {target.info.qualified_sql}{where} ORDER BY {_order_sql(target)}"
 
 
