@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 
 from pg2iceberg.config import Config, TableConfig
@@ -69,6 +69,30 @@ class StreamStart:
     flushed: int
 
 
+class _Prefetch:
+    """Runs ``fn`` in a daemon thread; ``result()`` waits and returns it or raises its error."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._done = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def body() -> None:
+            try:
+                self._value = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                self._error = exc
+            finally:
+                self._done.set()
+        threading.Thread(target=body, name="prefetch", daemon=True).start()
+
+    def result(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class Pipeline:
     """The engine parts of one run, created lazily and closed together."""
 
@@ -82,6 +106,7 @@ class Pipeline:
         self.copying: set[str] = set()  # tables being copied: the materializer leaves them alone
         self.late_copies: list[str] = []  # tables to copy once streaming runs
         self.replication: ReplicationConnection | None = None  # holds the slot (cleanup tells it from others)
+        self._catalog: _Prefetch | None = None  # the catalog, opening in the background
 
     @property
     def config(self) -> Config:
@@ -114,8 +139,14 @@ class Pipeline:
             tables = [t for t in tables if t.name in only]
         return tables
 
+    def _open_catalog_early(self) -> None:
+        """Start opening the catalog (imports and connection: a few hundred ms) in the
+        background while the source is checked and the slot is made; ``_bind`` waits for it."""
+        self._catalog = _Prefetch(lambda: open_catalog(self.config))
+
     def _bind(self, tables: list[TableConfig], infos: list) -> dict[str, IcebergTarget]:
-        catalog = open_catalog(self.config)
+        catalog = self._catalog.result() if self._catalog is not None else open_catalog(self.config)
+        self._catalog = None
         return {t.name: bind_table(catalog, self.config.sink.namespace, t.iceberg_name, info, t.partition)
                 for t, info in zip(tables, infos)}
 
@@ -196,6 +227,7 @@ class Pipeline:
         """
         cfg = self.config
         tables = self._tables()
+        self._open_catalog_early()
         src = connect(cfg.source.postgres.dsn)
         self._closers.append(src.close)
         preflight.check_server(src, needs_slot=True)
