@@ -22,6 +22,7 @@ Usage: ``.venv/bin/python bench/bench_snapshot.py [--rows N]``.
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,13 +55,15 @@ SELECT g, 'customer-' || (g %% 9973), md5(g::text), (g %% 100000) / 100.0, g * 0
 FROM generate_series(1, %s) AS g"""
 
 
-def baseline_process(url: str, folder: Path) -> tuple[float, float]:
-    """(in-process seconds, wall seconds from spawn to exit) of the baseline in a child."""
+def baseline_process(url: str, folder: Path) -> tuple[float, float, int]:
+    """(in-process seconds, wall seconds from spawn to exit, peak RSS KiB) of the baseline,
+    run as a child process (RUSAGE_CHILDREN's peak: the other children waited for are initdb
+    and pg_ctl, far smaller)."""
     start = time.perf_counter()
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "naive_snapshot.py"), url, str(folder)],
                          check=True, capture_output=True, text=True).stdout
     wall = time.perf_counter() - start
-    return float(out.strip().splitlines()[-1]), wall
+    return float(out.strip().splitlines()[-1]), wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 def ours(url: str, folder: Path) -> tuple[float, float, int, int]:
@@ -99,9 +102,9 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE public.bench")
         print(f"table public.bench: {args.rows} rows", flush=True)
 
-        base_s, base_wall_s = baseline_process(url, work / "baseline")
-        print(f"baseline (ADBC + one pyiceberg append): copy {base_s:.2f}s, process wall {base_wall_s:.2f}s",
-              flush=True)
+        base_s, base_wall_s, base_hwm = baseline_process(url, work / "baseline")
+        print(f"baseline (ADBC + one pyiceberg append): copy {base_s:.2f}s, process wall {base_wall_s:.2f}s, "
+              f"peak RSS {base_hwm / 1024:.0f} MiB", flush=True)
         duration_s, wall_s, rows, hwm = ours(url, work / "ours")
         print(f"ours: snapshot_completed rows={rows} copy (duration_s) {duration_s:.2f}s, "
               f"process wall to the event {wall_s:.2f}s, peak RSS {hwm / 1024:.0f} MiB", flush=True)
