@@ -13,8 +13,9 @@ Durability contract:
   crash at any moment either replays a transaction from the slot or finds it registered.
 - A transaction whose commit lies before ``flushed_lsn`` is already registered (the ack to
   the server may have been lost in a crash) and is dropped when the server resends it.
-- Flushes happen only on transaction boundaries. A transaction bigger than ``flush_bytes`` (payload plus ``ROW_OVERHEAD_BYTES`` a row)
-  is spilled to part files while it is decoded (memory stays bounded); the parts are
+- Flushes happen only on transaction boundaries. A transaction bigger than ``flush_rows`` or
+  ``flush_bytes`` (payload plus ``ROW_OVERHEAD_BYTES`` a row) is spilled to part files while
+  it is received (memory stays bounded, and so do the parts the materializer reads); the parts are
   registered together with the rest at its commit, so nobody sees half a transaction.
 - A stream file never spans a change of its table's relation (columns, types, identity): a
   Relation message that differs from the buffered one closes the buffer first, and every
@@ -153,7 +154,7 @@ class WalWriter:
         decoder = self.decoder
         while not stop.is_set():
             self._policy = self.policy()  # read once per drained burst, not per message
-            spill_at = self._policy.bytes
+            spill_bytes, spill_rows = self._policy.bytes, self._policy.rows
             for item in self.repl.messages(timeout_s=0.2):
                 if isinstance(item, XLogData):
                     payload = item.payload
@@ -167,7 +168,8 @@ class WalWriter:
                     self.stats.server_lsn = max(self.stats.server_lsn, item.wal_end)
                     if item.reply_requested:
                         self.repl.send_status(self.stats.flushed_lsn)
-                if self._in_tx and self._buffered_bytes + self._buffered_rows * ROW_OVERHEAD_BYTES >= spill_at:
+                if self._in_tx and (self._buffered_rows >= spill_rows or
+                                    self._buffered_bytes + self._buffered_rows * ROW_OVERHEAD_BYTES >= spill_bytes):
                     self._spill()
             self._maybe_flush(idle=True)
         if not self._in_tx:
