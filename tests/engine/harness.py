@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -171,3 +173,41 @@ def _diff(expected: list[tuple], got: list[tuple]) -> str:
     exp, have = set(expected), set(got)
     return (f"{len(expected)} source rows vs {len(got)} Iceberg rows; missing {sorted(exp - have)[:5]}; "
             f"extra {sorted(have - exp)[:5]}")
+
+
+class Workload(threading.Thread):
+    """Random inserts, updates (some moving the key) and deletes, in small transactions, over
+    tables shaped ``(id bigint PRIMARY KEY, v text, n double precision)`` with keys 1..2000."""
+
+    def __init__(self, url: str, tables: list[str], seed: int, *, max_changes: int = 20,
+                 first_new_id: int = 1_000_000):
+        super().__init__(daemon=True)
+        self.url, self.tables, self.rng = url, tables, random.Random(seed)
+        self.max_changes, self.next_id = max_changes, first_new_id
+        self.stop_flag = threading.Event()
+        self.transactions = 0
+
+    def run(self) -> None:
+        rng = self.rng
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop_flag.is_set():
+                with conn.transaction():
+                    for _ in range(rng.randint(1, self.max_changes)):
+                        table, key, pick = rng.choice(self.tables), rng.randint(1, 2000), rng.random()
+                        self.next_id += 1
+                        if pick < 0.4:
+                            conn.execute(f"INSERT INTO {table} (id, v, n) VALUES (%s, %s, %s)",
+                                         (self.next_id, f"v{self.next_id}", pick))
+                        elif pick < 0.8:
+                            conn.execute(f"UPDATE {table} SET v = v || 'u', n = %s WHERE id = %s", (pick, key))
+                        elif pick < 0.9:
+                            conn.execute(f"UPDATE {table} SET id = %s WHERE id = %s", (self.next_id, key))
+                        else:
+                            conn.execute(f"DELETE FROM {table} WHERE id = %s", (key,))
+                self.transactions += 1
+                time.sleep(0.005)
+
+    def finish(self) -> None:
+        """Stop after the transaction in progress."""
+        self.stop_flag.set()
+        self.join()

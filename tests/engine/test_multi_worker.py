@@ -7,7 +7,6 @@ worker with another config is refused, and a worker started before the writer wa
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from contextlib import ExitStack, closing
@@ -17,7 +16,7 @@ from typing import Any, Callable, Iterator
 import psycopg
 import pytest
 
-from harness import Run, assert_same, write_config
+from harness import Run, Workload, assert_same, write_config
 
 from pg2iceberg.config import load_config
 from pg2iceberg.runtime.materializer_only import open_worker
@@ -33,38 +32,6 @@ def _create(url: str, rows: int = 2000) -> None:
         for t in TABLES:
             conn.execute(f"CREATE TABLE {t} (id bigint PRIMARY KEY, v text, n double precision)")
             conn.execute(f"INSERT INTO {t} SELECT g, 'v' || g, g / 3.0 FROM generate_series(1, %s) g", (rows,))
-
-
-class Workload(threading.Thread):
-    """Inserts, updates (some moving the key) and deletes over every table, small transactions."""
-
-    def __init__(self, url: str, seed: int):
-        super().__init__(daemon=True)
-        self.url, self.rng, self.stop_flag = url, random.Random(seed), threading.Event()
-        self.transactions = 0
-
-    def run(self) -> None:
-        next_id = 1_000_000
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            while not self.stop_flag.is_set():
-                with conn.transaction():
-                    for _ in range(self.rng.randint(1, 10)):
-                        table, key, pick = self.rng.choice(TABLES), self.rng.randint(1, 2000), self.rng.random()
-                        next_id += 1
-                        if pick < 0.4:
-                            conn.execute(f"INSERT INTO {table} VALUES (%s, 'new', %s)", (next_id, pick))
-                        elif pick < 0.8:
-                            conn.execute(f"UPDATE {table} SET v = v || 'u', n = %s WHERE id = %s", (pick, key))
-                        elif pick < 0.9:
-                            conn.execute(f"UPDATE {table} SET id = %s WHERE id = %s", (next_id, key))
-                        else:
-                            conn.execute(f"DELETE FROM {table} WHERE id = %s", (key,))
-                self.transactions += 1
-                time.sleep(0.005)
-
-    def finish(self) -> None:
-        self.stop_flag.set()
-        self.join()
 
 
 def _wait(what: str, cond: Callable[[], Any], runs: list[Run], timeout_s: float = 90) -> Any:
@@ -121,7 +88,7 @@ def test_split_failover_and_rebalance(pg_url: str, tmp_path: Path, started: list
     writer = _start(started, config, "--stream-only")
     workers = {"w1": _worker(started, config, "w1"), "w2": _worker(started, config, "w2")}
     everything = tuple(f"public.{t}" for t in TABLES)
-    load = Workload(pg_url, seed=3)
+    load = Workload(pg_url, TABLES, seed=3, max_changes=10)
     load.start()
     try:
         def split_in_two() -> dict[str, tuple[str, ...]] | None:
@@ -178,7 +145,7 @@ def test_forced_overlap_never_duplicates_or_loses(pg_url: str, tmp_path: Path, s
     (tmp_path / "config.yaml").write_text(config.replace("  materializer_interval: 500ms\n", ""))
     writer = _start(started, tmp_path / "config.yaml", "--stream-only")
     _wait("the initial copies", lambda: len(writer.events("snapshot_completed")) == len(TABLES), started)
-    load = Workload(pg_url, seed=5)
+    load = Workload(pg_url, TABLES, seed=5, max_changes=10)
     load.start()
     events: list[Any] = []
     threads: list[threading.Thread] = []
