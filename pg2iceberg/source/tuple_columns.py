@@ -41,13 +41,14 @@ class TupleColumns:
     ``unchanged[i]`` is a boolean array, true where column ``i`` was sent as unchanged.
     """
 
+    num_rows: int
     values: list[pa.StringArray]
     unchanged: list[pa.BooleanArray]
 
     def unchanged_names(self, names: Sequence[str]) -> pa.ListArray:
         """Per row, the names of the columns sent as unchanged (null where there are none)."""
         list_type = pa.list_(pa.string())
-        n = len(self.values[0]) if self.values else 0
+        n = self.num_rows
         if not any(pc.any(m).as_py() for m in self.unchanged):
             return pa.nulls(n, list_type)
         k = len(names)
@@ -91,10 +92,18 @@ def decode_tuples(messages: Sequence[bytes], starts: Sequence[int], ncols: int) 
     """
     n = len(messages)
     if n == 0:
-        return TupleColumns([pa.array([], pa.string()) for _ in range(ncols)],
+        return TupleColumns(0, [pa.array([], pa.string()) for _ in range(ncols)],
                             [pa.array([], pa.bool_()) for _ in range(ncols)])
     if len(starts) != n:
         raise ValueError("one start per message")
+    try:
+        return _decode(messages, starts, ncols)
+    except pa.ArrowIndexError as exc:  # a read past the last message's end
+        raise ProtocolError("tuple data runs past the end of the message") from exc
+
+
+def _decode(messages: Sequence[bytes], starts: Sequence[int], ncols: int) -> TupleColumns:
+    n = len(messages)
     binary = pa.array(messages, pa.large_binary())
     offsets = pa.Array.from_buffers(pa.int64(), n + 1, [None, binary.buffers()[1]])
     data = binary.buffers()[2]
@@ -137,7 +146,7 @@ def decode_tuples(messages: Sequence[bytes], starts: Sequence[int], ncols: int) 
         unchanged.append(is_unchanged)
     if not pc.all(pc.equal(pos, row_end)).as_py():
         raise ProtocolError("bytes left over after a tuple's last column")
-    return TupleColumns(values, unchanged)
+    return TupleColumns(n, values, unchanged)
 
 
 def _arange(n: int) -> pa.Array:

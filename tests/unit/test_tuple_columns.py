@@ -78,6 +78,8 @@ def test_a_trailing_null_at_the_buffer_end_is_read_in_bounds() -> None:
     (struct.pack(">H", 1) + b"b" + struct.pack(">I", 1) + b"x", 1, "binary tuples are not supported"),
     (struct.pack(">H", 1) + b"t" + struct.pack(">I", 9) + b"short", 1, "runs past the end"),
     (encode_tuple(("1",)) + b"extra", 1, "left over"),
+    (struct.pack(">H", 2) + b"t" + struct.pack(">I", 1) + b"x", 2, "runs past the end"),  # a column short
+    (struct.pack(">H", 1) + b"t\x00", 1, "runs past the end"),  # cut inside the length
     (struct.pack(">H", 1) + b"t" + struct.pack(">I", 2) + b"\xff\xfe", 1, "not valid UTF-8"),
 ])
 def test_malformed_tuples_raise_protocol_errors(message: bytes, ncols: int, error: str) -> None:
