@@ -5,7 +5,9 @@ commits small transactions (default 5 a second for 60 s). For every transaction 
 takes the WAL insert position right after its commit (its commit record lies before it) and
 the wall time; the transaction is visible once a ``batch_committed`` event of its table
 reaches that position. The latency is the event's time (its ``ts``, written just after the
-Iceberg commit) minus the commit time. Prints p50/p90/p99/max against the 3 s target.
+Iceberg commit) minus the commit time. The same is measured as an outside watcher of the
+headless output sees it: the first ``status`` line whose ``materialized_lsn`` reaches the
+position. Prints p50/p90/p99/max against the 3 s target.
 Nothing is asserted. Usage: ``.venv/bin/python bench/bench_latency.py [--seconds N] [--rate R]``.
 """
 
@@ -34,6 +36,10 @@ def percentile(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def _unix(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def main() -> None:
@@ -69,17 +75,16 @@ def main() -> None:
         run.wait_caught_up(url, 60, target=current_wal_lsn(url))
         peak = run.peak_rss_kib() // 1024
         run.stop()
-        batches = sorted((parse_lsn(e["lsn"]), datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp())
-                         for e in run.events("batch_committed"))
-        latencies = []
-        for lsn, at in commits:
-            visible = next(ts for blsn, ts in batches if blsn >= lsn)
-            latencies.append(visible - at)
-        p50, p90, p99 = (percentile(latencies, p) for p in (50, 90, 99))
+        batches = sorted((parse_lsn(e["lsn"]), _unix(e["ts"])) for e in run.events("batch_committed"))
+        statuses = [(parse_lsn(r["tables"][0]["materialized_lsn"]), _unix(r["ts"])) for r in run.lines()
+                    if r.get("type") == "status" and r["tables"] and r["tables"][0]["materialized_lsn"]]
         print(f"{len(commits)} transactions at {opts.rate}/s over {opts.seconds:.0f} s, intervals 1 s, "
               f"{len(batches)} Iceberg commits, peak RSS {peak} MiB")
-        print(f"commit-to-visible: p50 {p50:.2f} s, p90 {p90:.2f} s, p99 {p99:.2f} s, max {max(latencies):.2f} s "
-              f"(target p99 <= 3 s: {'met' if p99 <= 3 else 'missed'})")
+        for label, seen in (("batch_committed events", batches), ("status lines", statuses)):
+            latencies = [next(ts for blsn, ts in seen if blsn >= lsn) - at for lsn, at in commits]
+            p50, p90, p99 = (percentile(latencies, p) for p in (50, 90, 99))
+            print(f"commit-to-visible ({label}): p50 {p50:.2f} s, p90 {p90:.2f} s, p99 {p99:.2f} s, "
+                  f"max {max(latencies):.2f} s (target p99 <= 3 s: {'met' if p99 <= 3 else 'missed'})")
     finally:
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)

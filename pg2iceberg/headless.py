@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any, TextIO
@@ -68,8 +69,18 @@ class JsonLines:
             self.out.flush()
 
 
-def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out: TextIO = sys.stdout) -> int:
+def _progress_key(status: PipelineStatus) -> tuple:
+    """What makes a status line worth printing early: the state and each table's position."""
+    return status.state, tuple((t.name, t.materialized_lsn) for t in status.tables)
+
+
+def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out: TextIO = sys.stdout,
+                 prompt_s: float = 0.1) -> int:
     """Run the supervisor in a thread, printing status and events until it ends.
+
+    A status line comes every ``status_interval_s``, and also within ``prompt_s`` of a change
+    of state or of a table's ``materialized_lsn`` (so whoever watches the output sees new data
+    reach Iceberg at once, not up to one interval later).
 
     Returns the run's exit code; raises whatever the run raised (after an ``error`` event).
     """
@@ -86,9 +97,14 @@ def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out:
 
     engine = threading.Thread(target=body, name="engine", daemon=True)
     engine.start()
+    printed_at, printed = time.monotonic(), _progress_key(supervisor.status())
     while engine.is_alive():
-        engine.join(status_interval_s)
-        lines.write(status_record(supervisor.status()))
+        engine.join(prompt_s)
+        status = supervisor.status()
+        key = _progress_key(status)
+        if key != printed or time.monotonic() - printed_at >= status_interval_s or not engine.is_alive():
+            lines.write(status_record(status))
+            printed_at, printed = time.monotonic(), key
     if failure:
         raise failure[0]
     return exit_code[0] if exit_code else 0
