@@ -97,7 +97,7 @@ def run_headless(supervisor: Supervisor, *, status_interval_s: float = 2.0, out:
 
     engine = threading.Thread(target=body, name="engine", daemon=True)
     engine.start()
-    printed_at, printed = time.monotonic(), _progress_key(supervisor.status())
+    printed_at, printed = time.monotonic(), None  # the first status line comes at once
     while engine.is_alive():
         engine.join(prompt_s)
         status = supervisor.status()
