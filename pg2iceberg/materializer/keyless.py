@@ -6,6 +6,8 @@ UPDATE and DELETE, so each change is "one copy of row R goes" and/or "one copy o
 comes". Multiset additions and removals commute, so a batch reduces to a net count per
 distinct row image; removals then take away that many copies from the Iceberg files (the
 first files that hold them), additions are appended, all in ONE commit with the position.
+A big batch is applied chunk by chunk into that one commit (the worker's pending
+overwrite), so memory stays bounded: the net count is per chunk, files are read one at a time.
 A removal that finds no copy means Iceberg no longer equals the source: that is a terminal
 error (re-snapshot the table), never a silent skip.
 
@@ -23,10 +25,11 @@ from collections import Counter
 from typing import Any, Iterable
 
 import pyarrow as pa
+from pyiceberg.manifest import DataFile
 
 from pg2iceberg.errors import TerminalError
 from pg2iceberg.iceberg.tables import IcebergTarget
-from pg2iceberg.materializer.merge import MergeResult
+from pg2iceberg.materializer.merge import PendingOverwrite
 from pg2iceberg.stream.files import OP_COLUMN, UNCHANGED_COLUMN, Op
 
 _NAN = ("NaN",)  # a stand-in that equals itself, for float NaN inside row identities
@@ -76,20 +79,28 @@ def net_changes(changes: pa.Table, columns: list[str]) -> tuple[Counter, dict[tu
     return counts, images, truncated
 
 
-def apply_keyless(target: IcebergTarget, changes: pa.Table, *, lsn: int, system_id: str) -> MergeResult:
-    """Apply ``changes`` (stream order, table schema + ``_op``/``_unchanged``) in one commit."""
+def apply_keyless(overwrite: PendingOverwrite, changes: pa.Table) -> None:
+    """Apply one chunk of ``changes`` (stream order, table schema + ``_op``/``_unchanged``) to
+    the pending commit: removals take copies out of the live files (committed ones, or ones
+    an earlier chunk wrote), one file at a time; additions are written as new files."""
+    target = overwrite.target
     columns = [f.name for f in target.schema().fields]
+    schema = target.arrow_schema()
     counts, images, truncated = net_changes(changes, columns)
     removals = Counter({k: -n for k, n in counts.items() if n < 0})
     additions = [images[k] for k, n in counts.items() if n > 0 for _ in range(n)]
-    files = target.data_files()
-    deleted_files, added_files = (list(files) if truncated else []), []
     removed = sum(removals.values())
-    if truncated and removals:
-        raise _diverged(target, removals)
-    if not truncated:
-        for f in files:
+    if truncated:
+        if removals:
+            raise _diverged(target, removals)
+        for f in overwrite.live:
+            overwrite.drop(f)
+        overwrite.live = []
+    else:
+        live: list[DataFile] = []
+        for i, f in enumerate(overwrite.live):
             if not removals:
+                live += overwrite.live[i:]
                 break
             rows = target.conform(target.read_file(f)).to_pylist()
             keep = []
@@ -101,17 +112,19 @@ def apply_keyless(target: IcebergTarget, changes: pa.Table, *, lsn: int, system_
                         del removals[key]
                 else:
                     keep.append(row)
-            if len(keep) != len(rows):
-                deleted_files.append(f)
-                if keep:
-                    added_files += target.write_data_files(pa.Table.from_pylist(keep, schema=target.arrow_schema()))
+            if len(keep) == len(rows):
+                live.append(f)
+                continue
+            overwrite.drop(f)
+            if keep:
+                live += overwrite.write(pa.Table.from_pylist(keep, schema=schema))
+        overwrite.live = live
         if removals:
             raise _diverged(target, removals)
     if additions:
-        added_files += target.write_data_files(pa.Table.from_pylist(additions, schema=target.arrow_schema()))
-    target.commit_files(delete=deleted_files, add=added_files, lsn=lsn, system_id=system_id)
-    return MergeResult(rows_upserted=len(additions), rows_deleted=removed,
-                       files_rewritten=len(deleted_files), files_added=len(added_files))
+        overwrite.live += overwrite.write(pa.Table.from_pylist(additions, schema=schema))
+    overwrite.upserted += len(additions)
+    overwrite.deleted += removed
 
 
 def _diverged(target: IcebergTarget, removals: Counter) -> TerminalError:

@@ -146,7 +146,7 @@ class PendingOverwrite:
         keys = target.key_columns
         if folded.truncate:
             for f in self.live:
-                self._drop(f)
+                self.drop(f)
             self.live = []
         touched = folded.touched_keys
         old_rows: list[pa.Table] = []
@@ -162,15 +162,15 @@ class PendingOverwrite:
                 full = target.conform(target.read_file(f))
                 mask = pc.is_in(pa.array(range(full.num_rows), pa.int64()), value_set=hit_rows)
                 old_rows.append(full.take(hit_rows))
-                self._drop(f)
-                live += self._write(full.filter(pc.invert(mask)))
+                self.drop(f)
+                live += self.write(full.filter(pc.invert(mask)))
             self.live = live
         upserts = folded.upserts
         if upserts.num_rows and pc.any(pc.is_valid(upserts.column(UNCHANGED))).as_py():
             upserts = _fill_unchanged_from_table(upserts, old_rows, keys, target.info.display_name,
                                                  folded.moved_from)
         schema = target.arrow_schema()
-        self.live += self._write(upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema))
+        self.live += self.write(upserts.drop_columns([UNCHANGED]).select(schema.names).cast(schema))
         self.upserted += upserts.num_rows
         self.deleted += folded.delete_keys.num_rows
 
@@ -183,8 +183,8 @@ class PendingOverwrite:
                 if f.file_path in self._committed and f.file_path not in self._touched:
                     data = self.target.conform(self.target.read_file(f))
                     if self.backfill.touches(data):
-                        self._drop(f)
-                        live += self._write(data)
+                        self.drop(f)
+                        live += self.write(data)
                         continue
                 live.append(f)
             self.live = live
@@ -200,7 +200,9 @@ class PendingOverwrite:
             self._delete_uncommitted(f)
         self.live = []
 
-    def _drop(self, f: DataFile) -> None:
+    def drop(self, f: DataFile) -> None:
+        """Take ``f`` out of the table: a committed file is removed by the commit, a file
+        written for this commit is deleted now."""
         if f.file_path in self._committed:
             self.removed.append(f)
             self._touched.add(f.file_path)
@@ -213,7 +215,9 @@ class PendingOverwrite:
         except OSError:
             pass
 
-    def _write(self, data: pa.Table) -> list[DataFile]:
+    def write(self, data: pa.Table) -> list[DataFile]:
+        """Write ``data`` as new files for this commit (backfilled, if there is a backfill);
+        the caller adds them to ``live``."""
         if self.backfill is not None:
             data = self.backfill.fill(data)
         return self.target.write_data_files(data)

@@ -131,12 +131,12 @@ class Materializer:
                         f"{name}: columns added to a table without a key cannot be filled for its existing "
                         "rows (there is no key to match them by): re-copy the table (the console's snapshot "
                         "action, or drop its Iceberg table and restart)")
-                changes = self._load(target, files, prepared.column_types)
-                result = apply_keyless(target, changes, lsn=lsn, system_id=self.system_id)
-                count, chunks = changes.num_rows, 1
+                result, count, chunks = self._merge(target, files, prepared, None, lsn, apply_keyless)
             else:
                 backfill = self.evolution.backfill(name, target, plan) if plan and plan.backfill else None
-                result, count, chunks = self._merge(target, files, prepared, backfill, lsn)
+                keys = target.key_columns
+                result, count, chunks = self._merge(target, files, prepared, backfill, lsn,
+                                                    lambda o, changes: o.apply(fold(changes, keys)))
         finally:
             target.abandon_change()  # no-op after the commit; forgets the change on failure
         summary = None
@@ -153,7 +153,9 @@ class Materializer:
         return event
 
     def _merge(self, target: IcebergTarget, files: list[StagedFile], prepared: PreparedBatch,
-               backfill: Backfill | None, lsn: int) -> tuple[MergeResult, int, int]:
+               backfill: Backfill | None, lsn: int,
+               apply: Callable[[PendingOverwrite, pa.Table], None]) -> tuple[MergeResult, int, int]:
+        """Read, fold and apply the files ``chunk_rows`` at a time into one pending commit."""
         overwrite = PendingOverwrite(target, backfill)
         count = chunks = 0
         try:
@@ -164,7 +166,7 @@ class Materializer:
                     rows += files[end].entry.rows
                     end += 1
                 changes = self._load(target, files[start:end], prepared.column_types[start:end])
-                overwrite.apply(fold(changes, target.key_columns))
+                apply(overwrite, changes)
                 count += changes.num_rows
                 chunks += 1
                 start = end

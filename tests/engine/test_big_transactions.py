@@ -85,3 +85,40 @@ def test_a_transaction_bigger_than_a_chunk_lands_in_one_commit(pg_url: str, tmp_
         assert _files_on_disk(tmp_path, "big") == _files_referenced(tmp_path, "big")
     finally:
         assert run.stop() == 0
+
+
+def test_a_big_transaction_on_a_table_without_a_key_lands_in_one_commit(pg_url: str, tmp_path: Path) -> None:
+    """Full-row matching across chunks: a removal finds its copy in a file an earlier chunk of
+    the same transaction wrote; duplicates stay exactly as many as the source has."""
+    order = "n, v, d"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bag (n int, v text, d double precision)")
+        conn.execute("ALTER TABLE bag REPLICA IDENTITY FULL")
+        conn.execute("INSERT INTO bag SELECT g % 40, 'v' || (g % 3), g / 4.0 FROM generate_series(1, 200) g")
+    run = Run(write_config(tmp_path, pg_url, ["public.bag"], extra_sink=TINY))
+    try:
+        run.wait_caught_up(pg_url)
+        before = current_wal_lsn(pg_url)
+        with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
+            conn.execute("INSERT INTO bag SELECT g % 30, 'dup', 1 FROM generate_series(1, 400) g")  # duplicates
+            conn.execute("UPDATE bag SET d = d + 1 WHERE n < 5")  # rows of the snapshot and of this tx
+            conn.execute("DELETE FROM bag WHERE ctid IN (SELECT ctid FROM bag WHERE v = 'dup' AND n = 7 LIMIT 5)")
+            conn.execute("DELETE FROM bag WHERE v = 'v1' AND n > 30")
+            conn.execute("INSERT INTO bag SELECT 7, 'dup', 1 FROM generate_series(1, 3)")
+        run.wait_caught_up(pg_url)
+        event = _only_commit_after(run, before)
+        assert event["chunks"] > 10, event
+        assert_same(pg_url, tmp_path, "public.bag", "bag", order)
+
+        before = current_wal_lsn(pg_url)
+        with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
+            conn.execute("INSERT INTO bag SELECT g % 9, 'again', 2 FROM generate_series(1, 300) g")
+            conn.execute("TRUNCATE bag")
+            conn.execute("INSERT INTO bag SELECT g % 9, 'after', 3 FROM generate_series(1, 300) g")
+            conn.execute("DELETE FROM bag WHERE ctid IN (SELECT ctid FROM bag WHERE n = 4 LIMIT 10)")
+        run.wait_caught_up(pg_url)
+        _only_commit_after(run, before)
+        assert_same(pg_url, tmp_path, "public.bag", "bag", order)
+        assert _files_on_disk(tmp_path, "bag") == _files_referenced(tmp_path, "bag")
+    finally:
+        assert run.stop() == 0
