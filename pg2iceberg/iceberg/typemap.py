@@ -80,10 +80,9 @@ class ColumnType:
         from a composite value whose fields are all NULL.
         """
         ident = quote_ident(self.column.name)
-        if self.native_snapshot and self._valid_sql() is not None:
-            return f"CASE WHEN {self._valid_sql()} THEN {ident} END AS {ident}"
         if self.native_snapshot:
-            return ident
+            valid = self._valid_sql()
+            return ident if valid is None else f"CASE WHEN {valid} THEN {ident} END AS {ident}"
         return f"CASE WHEN num_nulls({ident}) = 0 THEN format('%s', {ident}) END AS {ident}"
 
     @property

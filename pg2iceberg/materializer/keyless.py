@@ -93,9 +93,7 @@ def apply_keyless(overwrite: PendingOverwrite, changes: pa.Table) -> None:
     if truncated:
         if removals:
             raise _diverged(target, removals)
-        for f in overwrite.live:
-            overwrite.drop(f)
-        overwrite.live = []
+        overwrite.drop_all()
     else:
         live: list[DataFile] = []
         for i, f in enumerate(overwrite.live):

@@ -131,8 +131,7 @@ class PendingOverwrite:
         self.backfill = backfill
         self.live: list[DataFile] = target.data_files()
         self._committed = {f.file_path for f in self.live}
-        self._touched: set[str] = set()  # committed files read and rewritten (for the backfill)
-        self.removed: list[DataFile] = []
+        self.removed: list[DataFile] = []  # committed files the commit takes out
         self.upserted = self.deleted = 0
 
     @property
@@ -145,9 +144,7 @@ class PendingOverwrite:
         target = self.target
         keys = target.key_columns
         if folded.truncate:
-            for f in self.live:
-                self.drop(f)
-            self.live = []
+            self.drop_all()
         touched = folded.touched_keys
         old_rows: list[pa.Table] = []
         if touched.num_rows and self.live:
@@ -178,9 +175,10 @@ class PendingOverwrite:
         """Swap the rewritten files in with one snapshot at ``lsn`` (the backfill, if any,
         also rewrites every untouched file whose rows it changes)."""
         if self.backfill is not None:
+            rewritten = {f.file_path for f in self.removed}
             live = []
             for f in self.live:
-                if f.file_path in self._committed and f.file_path not in self._touched:
+                if f.file_path in self._committed and f.file_path not in rewritten:
                     data = self.target.conform(self.target.read_file(f))
                     if self.backfill.touches(data):
                         self.drop(f)
@@ -200,12 +198,17 @@ class PendingOverwrite:
             self._delete_uncommitted(f)
         self.live = []
 
+    def drop_all(self) -> None:
+        """Empty the table (a TRUNCATE): every live file is dropped."""
+        for f in self.live:
+            self.drop(f)
+        self.live = []
+
     def drop(self, f: DataFile) -> None:
         """Take ``f`` out of the table: a committed file is removed by the commit, a file
         written for this commit is deleted now."""
         if f.file_path in self._committed:
             self.removed.append(f)
-            self._touched.add(f.file_path)
         else:
             self._delete_uncommitted(f)
 
