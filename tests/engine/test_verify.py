@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
@@ -35,6 +36,14 @@ def _seed(url: str, first: int, last: int) -> None:
                      "generate_series(1, 2) l", (first, last))
 
 
+def _source(url: str, folder: Path, rows: int, tables: tuple[str, ...] = ("public.orders", "public.items")) -> Path:
+    """The orders/items schema with ``rows`` orders, and a config for ``tables``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SCHEMA)
+    _seed(url, 1, rows)
+    return write_config(folder, url, list(tables))
+
+
 def _verify(config: Path, *args: str) -> tuple[int, list[dict], str]:
     result = subprocess.run([sys.executable, "-m", "pg2iceberg", "--config", str(config), "--verify", "--headless",
                              *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
@@ -61,10 +70,7 @@ def _tamper(folder: Path) -> None:
 
 
 def test_verify_equal_then_tampered_then_behind(pg_url: str, tmp_path: Path) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    _seed(pg_url, 1, 2000)
-    config = write_config(tmp_path, pg_url, ["public.orders", "public.items"])
+    config = _source(pg_url, tmp_path, 2000)
     run = Run(config)
     try:
         run.wait_caught_up(pg_url)
@@ -101,20 +107,14 @@ def test_verify_equal_then_tampered_then_behind(pg_url: str, tmp_path: Path) -> 
 
 
 def test_verify_missing_iceberg_table_is_a_difference(pg_url: str, tmp_path: Path) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    _seed(pg_url, 1, 5)
-    code, results, err = _verify(write_config(tmp_path, pg_url, ["public.orders"]))
+    code, results, err = _verify(_source(pg_url, tmp_path, 5, ("public.orders",)))
     assert code == 3, err
     assert results[0]["status"] == "missing_table" and results[0]["source_rows"] == 5
 
 
 def test_verify_in_small_chunks_finds_differences_in_every_chunk(pg_url: str, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    _seed(pg_url, 1, 3000)
-    config_path = write_config(tmp_path, pg_url, ["public.orders", "public.items"])
+    config_path = _source(pg_url, tmp_path, 3000)
     run = Run(config_path)
     try:
         run.wait_caught_up(pg_url)
@@ -137,12 +137,7 @@ def test_verify_in_small_chunks_finds_differences_in_every_chunk(pg_url: str, tm
 
 def test_verify_under_a_steady_write_load_reports_equal(pg_url: str, tmp_path: Path) -> None:
     """Hot keys change all the time while verify reads: races are rechecked, never reported."""
-    import threading
-
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-    _seed(pg_url, 1, 2000)
-    config = write_config(tmp_path, pg_url, ["public.orders", "public.items"])
+    config = _source(pg_url, tmp_path, 2000)
     run = Run(config)
     stop = threading.Event()
 
