@@ -39,6 +39,21 @@ async def test_start_shows_the_snapshot_in_every_pane() -> None:
     assert engine.stop_calls == [None]  # closing the app stops the engine
 
 
+async def test_the_event_log_keeps_its_newest_line_in_view_when_an_alert_takes_room() -> None:
+    app, engine = console()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for event in [*sc.history(), *sc.history()[-1:]]:  # six lines
+            engine.events.publish(event)
+        await settle(pilot)
+        log = app.event_log
+        assert log.max_scroll_y == 0  # they all fit while nothing is wrong
+        engine.snapshot = sc.error()  # the alert bar appears and the log gets shorter
+        await settle(pilot, times=5)
+        assert log.max_scroll_y > 0
+        assert log.scroll_offset.y == log.max_scroll_y
+        assert "committed shop.customers +37" in painted(log).splitlines()[-1]
+
+
 async def test_snapshot_asks_which_table() -> None:
     app, engine = console()
     async with app.run_test(size=SIZE) as pilot:

@@ -105,6 +105,12 @@ class EventLog(RichLog):
         super().__init__(id=id, max_lines=MAX_LINES, wrap=True, markup=False, auto_scroll=True)
         self.border_title = "Events"
 
+    def on_resize(self) -> None:
+        """Stay at the newest line when the pane shrinks (an alert above it grows on an engine
+        error): without this the scroll offset stays and the latest lines drop out of view."""
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=False)
+
     def add(self, event: Event) -> None:
         """Append an event's line."""
         self.write(describe(event))
